@@ -1,0 +1,121 @@
+/*
+ * px_h1_body.c: moving an HTTP/1.1 message body between evbuffers.
+ */
+#include <stdio.h>
+
+#include <event2/buffer.h>
+
+#include "px_h1_body.h"
+#include "px_http1.h"
+
+void px_h1_body_init(px_h1_body_t *b, px_body_kind_t in, uint64_t content_length,
+                     px_body_kind_t out)
+{
+    b->in = in;
+    b->out = out;
+    b->remaining = in == PX_BODY_LENGTH ? content_length : 0;
+    px_h1_chunked_init(&b->chunked, 0, 0);
+    b->moved = 0;
+    b->done = in == PX_BODY_NONE || (in == PX_BODY_LENGTH && content_length == 0);
+    if (b->done && out == PX_BODY_CHUNKED)
+        b->done = 0; /* still owes the last chunk; the first pump writes it */
+}
+
+/* Move n bytes from src to dst, framed as one chunk when the output is chunked. */
+static void px_h1_body_move(px_h1_body_t *b, struct evbuffer *src, struct evbuffer *dst,
+                            size_t n)
+{
+    if (b->out == PX_BODY_CHUNKED) {
+        char line[24];
+        int len = snprintf(line, sizeof(line), "%zx\r\n", n);
+        evbuffer_add(dst, line, (size_t)len);
+        evbuffer_remove_buffer(src, dst, n);
+        evbuffer_add(dst, "\r\n", 2);
+    } else {
+        evbuffer_remove_buffer(src, dst, n);
+    }
+    b->moved += n;
+}
+
+static px_status_t px_h1_body_finish(px_h1_body_t *b, struct evbuffer *dst)
+{
+    if (b->out == PX_BODY_CHUNKED)
+        evbuffer_add(dst, "0\r\n\r\n", 5);
+    b->done = 1;
+    return PX_OK;
+}
+
+px_status_t px_h1_body_pump(px_h1_body_t *b, struct evbuffer *src, struct evbuffer *dst,
+                            size_t high, px_h1_error_t *err)
+{
+    if (b->done)
+        return PX_OK;
+    switch (b->in) {
+    case PX_BODY_NONE:
+        return px_h1_body_finish(b, dst);
+
+    case PX_BODY_LENGTH:
+        while (b->remaining > 0) {
+            size_t avail = evbuffer_get_length(src), room = evbuffer_get_length(dst);
+            if (avail == 0 || room >= high)
+                return PX_AGAIN;
+            size_t n = high - room;
+            if (n > avail)
+                n = avail;
+            if (n > b->remaining)
+                n = (size_t)b->remaining;
+            px_h1_body_move(b, src, dst, n);
+            b->remaining -= n;
+        }
+        return px_h1_body_finish(b, dst);
+
+    case PX_BODY_CLOSE:
+        for (;;) {
+            size_t avail = evbuffer_get_length(src), room = evbuffer_get_length(dst);
+            if (avail == 0 || room >= high)
+                return PX_AGAIN;
+            size_t n = high - room;
+            px_h1_body_move(b, src, dst, n < avail ? n : avail);
+        }
+
+    case PX_BODY_CHUNKED:
+        for (;;) {
+            if (b->chunked.remaining > 0) {
+                size_t avail = evbuffer_get_length(src), room = evbuffer_get_length(dst);
+                if (avail == 0 || room >= high)
+                    return PX_AGAIN;
+                size_t n = high - room;
+                if (n > avail)
+                    n = avail;
+                if (n > b->chunked.remaining)
+                    n = (size_t)b->chunked.remaining;
+                px_h1_body_move(b, src, dst, n);
+                px_h1_chunked_data_consumed(&b->chunked, n);
+                continue;
+            }
+            /* Framing: feed the first contiguous segment of src to the decoder. */
+            struct evbuffer_iovec vec;
+            if (evbuffer_peek(src, -1, NULL, &vec, 1) < 1 || vec.iov_len == 0)
+                return PX_AGAIN;
+            size_t consumed = 0;
+            px_h1_chunk_rc_t rc =
+                px_h1_chunked_feed(&b->chunked, vec.iov_base, vec.iov_len, &consumed, err);
+            if (rc == PX_H1_CHUNK_ERROR)
+                return PX_ERROR;
+            evbuffer_drain(src, consumed);
+            if (rc == PX_H1_CHUNK_DONE)
+                return px_h1_body_finish(b, dst);
+            /* DATA: loop moves the data; NEED_MORE/TRAILERS: loop peeks again. */
+        }
+    }
+    return PX_ERROR;
+}
+
+px_status_t px_h1_body_eof(px_h1_body_t *b, struct evbuffer *dst)
+{
+    if (b->done)
+        return PX_OK;
+    if (b->in == PX_BODY_CLOSE)
+        return px_h1_body_finish(b, dst);
+    return PX_ERROR;
+}

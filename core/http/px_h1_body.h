@@ -1,0 +1,45 @@
+/*
+ * px_h1_body.h: moving an HTTP/1.1 message body from one evbuffer to another, decoding the
+ * framing it arrived with and encoding the framing it leaves with.
+ *
+ * Body bytes are moved (evbuffer_remove_buffer), never copied; only chunk-size lines are
+ * written. The pump stops when the destination holds `high` bytes, which is how backpressure
+ * reaches the reading side: the caller stops reading the source until the destination drains.
+ */
+#ifndef PX_H1_BODY_H
+#define PX_H1_BODY_H
+
+#include <stdint.h>
+
+#include "px_http1-t.h"
+#include "px_status-t.h"
+
+struct evbuffer;
+
+typedef struct {
+    px_body_kind_t in;        /* how the source delimits the body */
+    px_body_kind_t out;       /* LENGTH or CLOSE: bytes as they are; CHUNKED: re-chunked */
+    uint64_t remaining;       /* in == LENGTH: bytes still to come */
+    px_h1_chunked_t chunked;  /* in == CHUNKED: decoder state */
+    uint64_t moved;           /* body bytes moved so far */
+    unsigned done : 1;        /* the whole body has moved (and the last chunk is written) */
+} px_h1_body_t;
+
+/* Prepare to move a body of kind `in` (content_length for LENGTH) with output framing `out`. */
+void px_h1_body_init(px_h1_body_t *b, px_body_kind_t in, uint64_t content_length,
+                     px_body_kind_t out);
+
+/*
+ * Move body bytes from src to dst while dst holds fewer than `high` bytes.
+ * PX_OK: the body is complete (bytes after it stay in src). PX_AGAIN: src ran dry or dst is
+ * full; call again on more input or when dst drains. PX_ERROR: bad chunked framing; err says
+ * why (status 400).
+ */
+px_status_t px_h1_body_pump(px_h1_body_t *b, struct evbuffer *src, struct evbuffer *dst,
+                            size_t high, px_h1_error_t *err);
+
+/* The source reached EOF. For in == CLOSE this completes the body (PX_OK, writing the last
+ * chunk when out == CHUNKED); for any other framing the body is truncated (PX_ERROR). */
+px_status_t px_h1_body_eof(px_h1_body_t *b, struct evbuffer *dst);
+
+#endif

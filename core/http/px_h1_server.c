@@ -1,0 +1,404 @@
+/*
+ * px_h1_server.c: downstream HTTP/1.x connections.
+ *
+ * Timeouts: client_header_timeout runs from the accept (or from the first byte of a later
+ * request) until the head is complete, and is absolute so a client trickling bytes cannot
+ * stretch it; keepalive_timeout runs while the connection is idle between requests;
+ * client_body_timeout and send_timeout are idle timeouts on the socket, applied by the
+ * bufferevent while a transaction reads the body or writes the response.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "px_h1_server.h"
+#include "px_http1.h"
+#include "px_log.h"
+#include "px_pool.h"
+#include "px_txn.h"
+#include "px_worker.h"
+
+/* How long a closing connection waits for the client's EOF after the last response, so the
+ * response is not destroyed by a reset caused by unread request bytes (lingering close). */
+#define PX_H1_LINGER_MS 2000
+/* Read at most this much beyond a request head while a transaction runs (pipelining). */
+#define PX_H1_PIPELINE_SLACK (64 * 1024)
+/* Extra empty lines tolerated before a request line (RFC 9112 section 2.2). */
+#define PX_H1_MAX_LEADING_CRLF 4
+
+static void px_h1_conn_readcb(struct bufferevent *bev, void *arg);
+static void px_h1_conn_writecb(struct bufferevent *bev, void *arg);
+static void px_h1_conn_eventcb(struct bufferevent *bev, short what, void *arg);
+static void px_h1_conn_timercb(evutil_socket_t fd, short what, void *arg);
+
+static void px_h1_conn_arm(px_h1_conn_t *c, uint64_t ms)
+{
+    if (ms == 0) {
+        evtimer_del(c->timer);
+        return;
+    }
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    evtimer_add(c->timer, &tv);
+}
+
+static void px_h1_conn_free(px_h1_conn_t *c)
+{
+    px_worker_t *w = c->worker;
+    if (c->txn != NULL)
+        px_txn_abort(c->txn);
+    if (c->bev != NULL)
+        bufferevent_free(c->bev);
+    if (c->timer != NULL)
+        event_free(c->timer);
+    c->link.prev->next = c->link.next;
+    c->link.next->prev = c->link.prev;
+    w->nconns--;
+    px_worker_wgen_put(w, c->wgen);
+    free(c);
+    px_worker_check_drained(w);
+}
+
+void px_h1_conn_accept(px_worker_t *w, px_wgen_t *wg, size_t listener, int fd,
+                       const struct sockaddr *sa, socklen_t salen)
+{
+    px_h1_conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    c->worker = w;
+    c->wgen = wg;
+    wg->active++;
+    c->listener = listener;
+    c->lconf = &wg->gen->conf->listeners[listener];
+    memcpy(&c->peer, sa, salen < sizeof(c->peer) ? salen : sizeof(c->peer));
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, c->peer_text, sizeof(c->peer_text));
+        c->peer_port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, c->peer_text, sizeof(c->peer_text));
+        c->peer_port = ntohs(in6->sin6_port);
+    } else {
+        strcpy(c->peer_text, "unknown");
+    }
+    c->link.next = w->conns.next;
+    c->link.prev = &w->conns;
+    w->conns.next->prev = &c->link;
+    w->conns.next = &c->link;
+    w->nconns++;
+
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->timer = evtimer_new(w->base, px_h1_conn_timercb, c);
+    if (c->bev == NULL || c->timer == NULL) {
+        if (c->bev == NULL)
+            close(fd);
+        px_h1_conn_free(c);
+        return;
+    }
+    bufferevent_setcb(c->bev, px_h1_conn_readcb, px_h1_conn_writecb, px_h1_conn_eventcb, c);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, c->lconf->limits.max_head + PX_H1_PIPELINE_SLACK);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->state = PX_CONN_HEAD;
+    px_h1_conn_arm(c, c->lconf->client_header_timeout_ms);
+}
+
+/* Answer a request whose head could not be parsed, then close. */
+static void px_h1_conn_reject(px_h1_conn_t *c, const px_h1_error_t *err)
+{
+    px_txn_t *t = px_txn_create(c);
+    if (t == NULL) {
+        px_h1_conn_close(c);
+        return;
+    }
+    c->txn = t;
+    c->state = PX_CONN_TXN;
+    evtimer_del(c->timer);
+    px_log_info("%s: %s:%u: rejected request: %s (%d)", c->lconf->name, c->peer_text,
+                c->peer_port, err->reason, err->status);
+    t->req_state = PX_TXN_REQ_DONE;
+    t->close_client = 1;
+    px_txn_local_reply(t, err->status, err->reason);
+}
+
+/* Try to read a request head from the input buffer and start its transaction. */
+static void px_h1_conn_read_head(px_h1_conn_t *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t len = evbuffer_get_length(in);
+    if (len == 0)
+        return;
+
+    if (c->state == PX_CONN_KEEPALIVE) {
+        /* The first byte of the next request: the header timeout starts now. */
+        c->state = PX_CONN_HEAD;
+        px_h1_conn_arm(c, c->lconf->client_header_timeout_ms);
+    }
+    if (c->scanned == 0) {
+        /* Tolerate a few empty lines before the request line (RFC 9112 section 2.2). */
+        for (int i = 0; i < PX_H1_MAX_LEADING_CRLF && len >= 2; i++) {
+            const char *p = (const char *)evbuffer_pullup(in, 2);
+            if (p[0] != '\r' || p[1] != '\n')
+                break;
+            evbuffer_drain(in, 2);
+            len -= 2;
+        }
+        if (len == 0)
+            return;
+    }
+
+    const px_conf_limits_t *lim = &c->lconf->limits;
+    size_t max = (size_t)lim->max_head;
+    size_t n = len < max ? len : max;
+    const char *buf = (const char *)evbuffer_pullup(in, (ssize_t)n);
+    size_t head = px_h1_find_head_end(buf, n, &c->scanned);
+    px_h1_limits_t plim = {(size_t)lim->max_head, (size_t)lim->max_headers, (size_t)lim->max_uri};
+    px_h1_error_t err = {0, NULL, 0};
+
+    if (head == 0) {
+        if (n < max)
+            return; /* wait for more; the header timeout bounds the wait */
+        /* Over the limit without an end: let the parser say 414, 431 or 400. */
+        px_h1_request_t req;
+        px_h1_rc_t rc = px_h1_parse_request(buf, n, &req, c->worker->scratch,
+                                            c->worker->scratch_cap, &plim, &err);
+        if (rc != PX_H1_INVALID) {
+            err.status = 431;
+            err.reason = "request head too large";
+        }
+        px_h1_conn_reject(c, &err);
+        return;
+    }
+
+    px_txn_t *t = px_txn_create(c);
+    if (t == NULL) {
+        px_h1_conn_close(c);
+        return;
+    }
+    char *copy = px_pmemdup(t->pool, buf, head);
+    evbuffer_drain(in, head);
+    c->scanned = 0;
+    if (copy == NULL) {
+        px_txn_free(t);
+        px_h1_conn_close(c);
+        return;
+    }
+    px_h1_rc_t rc = px_h1_parse_request(copy, head, &t->req, c->worker->scratch,
+                                        c->worker->scratch_cap, &plim, &err);
+    if (rc != PX_H1_DONE) {
+        px_txn_free(t);
+        if (rc == PX_H1_AGAIN) {
+            err.status = 400;
+            err.reason = "incomplete request head";
+        }
+        px_h1_conn_reject(c, &err);
+        return;
+    }
+    /* The parser filled the worker's scratch array; the txn keeps its own copy. */
+    px_header_t *hs = px_pmemdup(t->pool, t->req.headers, t->req.nheaders * sizeof(*hs));
+    if (hs == NULL && t->req.nheaders > 0) {
+        px_txn_free(t);
+        px_h1_conn_close(c);
+        return;
+    }
+    t->req.headers = hs;
+    c->txn = t;
+    c->state = PX_CONN_TXN;
+    c->requests++;
+    evtimer_del(c->timer);
+    px_txn_start(t);
+}
+
+/* Between requests: move to the worker's current generation if it changed. Returns 0 when the
+ * connection may go on, -1 when its listener no longer exists (the caller closes). */
+static int px_h1_conn_switch_gen(px_h1_conn_t *c)
+{
+    px_wgen_t *cur = c->worker->cur;
+    if (cur == c->wgen)
+        return 0;
+    long idx = px_worker_find_listener(cur, &c->lconf->listen);
+    if (idx < 0)
+        return -1;
+    px_wgen_t *old = c->wgen;
+    c->wgen = cur;
+    cur->active++;
+    c->listener = (size_t)idx;
+    c->lconf = &cur->gen->conf->listeners[idx];
+    bufferevent_setwatermark(c->bev, EV_READ, 0, c->lconf->limits.max_head + PX_H1_PIPELINE_SLACK);
+    px_worker_wgen_put(c->worker, old);
+    return 0;
+}
+
+static void px_h1_conn_start_closing(px_h1_conn_t *c)
+{
+    c->state = PX_CONN_CLOSING;
+    evtimer_del(c->timer);
+    bufferevent_set_timeouts(c->bev, NULL, NULL);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        px_h1_conn_writecb(c->bev, c);
+    /* else writecb continues once the output is flushed */
+}
+
+void px_h1_conn_txn_done(px_h1_conn_t *c)
+{
+    px_txn_t *t = c->txn;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    int close_it = t->close_client || c->worker->draining ||
+                   (c->peer_eof && evbuffer_get_length(in) == 0);
+    c->txn = NULL;
+    px_txn_finish(t);
+    bufferevent_set_timeouts(c->bev, NULL, NULL);
+
+    uint64_t max = c->lconf->max_requests_per_conn;
+    if (close_it || (max > 0 && c->requests >= max) || c->lconf->keepalive_timeout_ms == 0 ||
+        px_h1_conn_switch_gen(c) < 0) {
+        px_h1_conn_start_closing(c);
+        return;
+    }
+    c->state = PX_CONN_KEEPALIVE;
+    px_h1_conn_arm(c, c->lconf->keepalive_timeout_ms);
+    bufferevent_enable(c->bev, EV_READ);
+    /* A pipelined request may be waiting already. Answer it from the event loop, not from
+     * here (no recursion however many are queued), and only once this response is mostly
+     * flushed (else writecb does it), so a client that does not read cannot make us queue
+     * responses without end. */
+    if (evbuffer_get_length(in) > 0 &&
+        evbuffer_get_length(bufferevent_get_output(c->bev)) < PX_H1_PIPELINE_SLACK)
+        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+void px_h1_conn_close(px_h1_conn_t *c) { px_h1_conn_free(c); }
+
+void px_h1_conn_drain(px_h1_conn_t *c)
+{
+    if (c->state == PX_CONN_TXN) {
+        if (c->txn != NULL)
+            c->txn->close_client = 1;
+        return;
+    }
+    if (c->state != PX_CONN_CLOSING)
+        px_h1_conn_free(c);
+}
+
+static void px_h1_conn_readcb(struct bufferevent *bev, void *arg)
+{
+    px_h1_conn_t *c = arg;
+    switch (c->state) {
+    case PX_CONN_HEAD:
+    case PX_CONN_KEEPALIVE:
+        px_h1_conn_read_head(c);
+        break;
+    case PX_CONN_TXN:
+        if (c->txn->req_state == PX_TXN_REQ_BODY)
+            px_txn_client_readable(c->txn);
+        /* else: a pipelined request waits in the buffer until this one is answered */
+        break;
+    case PX_CONN_CLOSING:
+        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+        break;
+    }
+}
+
+static void px_h1_conn_writecb(struct bufferevent *bev, void *arg)
+{
+    px_h1_conn_t *c = arg;
+    switch (c->state) {
+    case PX_CONN_TXN:
+        px_txn_client_writable(c->txn);
+        break;
+    case PX_CONN_KEEPALIVE:
+        /* Output drained: a pipelined request may now be served. */
+        px_h1_conn_read_head(c);
+        break;
+    case PX_CONN_HEAD:
+        break;
+    case PX_CONN_CLOSING:
+        if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+            break;
+        if (c->peer_eof) {
+            px_h1_conn_free(c);
+            break;
+        }
+        /* Lingering close: stop sending, read and discard until EOF or the linger time. */
+        shutdown(bufferevent_getfd(bev), SHUT_WR);
+        bufferevent_setwatermark(bev, EV_READ, 0, 0);
+        bufferevent_enable(bev, EV_READ);
+        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+        px_h1_conn_arm(c, PX_H1_LINGER_MS);
+        break;
+    }
+}
+
+static void px_h1_conn_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+    px_h1_conn_t *c = arg;
+    if (what & BEV_EVENT_EOF) {
+        c->peer_eof = 1;
+        switch (c->state) {
+        case PX_CONN_TXN:
+            /* A client may half-close after its request: finish the response unless the
+             * request itself is cut short. */
+            if (c->txn->req_state == PX_TXN_REQ_BODY) {
+                px_txn_client_gone(c->txn, "client closed the connection during the body");
+                return;
+            }
+            bufferevent_disable(bev, EV_READ);
+            return;
+        case PX_CONN_CLOSING:
+            if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+                px_h1_conn_free(c);
+            return;
+        default:
+            px_h1_conn_free(c);
+            return;
+        }
+    }
+    if (what & BEV_EVENT_TIMEOUT) {
+        if (c->state == PX_CONN_TXN) {
+            px_txn_client_timeout(c->txn, (what & BEV_EVENT_READING) != 0);
+            return;
+        }
+        px_h1_conn_free(c);
+        return;
+    }
+    if (what & BEV_EVENT_ERROR) {
+        if (c->state == PX_CONN_TXN)
+            px_txn_client_gone(c->txn, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        else
+            px_h1_conn_free(c);
+    }
+}
+
+static void px_h1_conn_timercb(evutil_socket_t fd, short what, void *arg)
+{
+    px_h1_conn_t *c = arg;
+    switch (c->state) {
+    case PX_CONN_HEAD: {
+        size_t got = evbuffer_get_length(bufferevent_get_input(c->bev));
+        if (got == 0 && c->requests == 0) {
+            px_h1_conn_free(c); /* connected and never said anything: just close */
+            return;
+        }
+        px_h1_error_t err = {408, "client header timeout", 0};
+        px_h1_conn_reject(c, &err);
+        return;
+    }
+    case PX_CONN_KEEPALIVE:
+    case PX_CONN_CLOSING:
+    case PX_CONN_TXN:
+        px_h1_conn_free(c);
+        return;
+    }
+}

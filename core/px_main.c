@@ -1,0 +1,94 @@
+/*
+ * px_main.c: the pyxis command line.
+ *
+ *   pyxis [-c FILE]         run in the foreground (default FILE: SYSCONFDIR/pyxis/pyxis.yaml)
+ *   pyxis -t [-c FILE]      check the configuration and exit
+ *   pyxis -V                print the version and the versions of the linked libraries
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <luajit-2.1/luajit.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/crypto.h>
+#include <yaml.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "config.h"
+#include "px_conf.h"
+#include "px_process.h"
+
+static void px_usage(FILE *out)
+{
+    fprintf(out, "usage: pyxis [-c FILE] [-t] [-V]\n"
+                 "  -c FILE  configuration file (default %s/pyxis/pyxis.yaml)\n"
+                 "  -t       check the configuration and exit\n"
+                 "  -V       print version information and exit\n"
+                 "  -h       this help\n",
+            PX_SYSCONFDIR);
+}
+
+static void px_version(void)
+{
+    char pcre2[64] = "";
+    pcre2_config(PCRE2_CONFIG_VERSION, pcre2);
+    printf("pyxis %s\n", PACKAGE_VERSION);
+    printf("libevent %s\n", event_get_version());
+    printf("%s\n", OpenSSL_version(OPENSSL_VERSION));
+    printf("libyaml %s\n", yaml_get_version_string());
+    printf("PCRE2 %s\n", pcre2);
+    printf("nghttp2 %s\n", nghttp2_version(0)->version_str);
+    printf("%s (headers)\n", LUAJIT_VERSION);
+}
+
+static int px_check(const char *file)
+{
+    px_conf_error_t errs[32];
+    size_t nerrs = 0;
+    px_conf_t *conf = px_conf_load(file, errs, 32, &nerrs);
+    if (conf == NULL) {
+        char line[1200];
+        for (size_t i = 0; i < nerrs; i++) {
+            px_conf_error_format(&errs[i], line, sizeof(line));
+            fprintf(stderr, "%s\n", line);
+        }
+        return 1;
+    }
+    printf("%s: configuration OK\n", file);
+    px_conf_release(conf);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *file = PX_SYSCONFDIR "/pyxis/pyxis.yaml";
+    int test = 0, opt;
+    while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+        switch (opt) {
+        case 'c':
+            file = optarg;
+            break;
+        case 't':
+            test = 1;
+            break;
+        case 'V':
+            px_version();
+            return 0;
+        case 'h':
+            px_usage(stdout);
+            return 0;
+        default:
+            px_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        px_usage(stderr);
+        return 2;
+    }
+    return test ? px_check(file) : px_process_run(file);
+}

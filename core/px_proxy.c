@@ -1,0 +1,635 @@
+/*
+ * px_proxy.c: forwarding a transaction to an upstream over HTTP/1.1 and streaming the
+ * response back.
+ *
+ * Flow: normalize the request head (hop-by-hop fields out, X-Forwarded-* in, Host), attach an
+ * upstream connection, write the head, pump the request body client -> upstream, parse the
+ * response head, write it to the client, pump the response body upstream -> client. Each pump
+ * stops when its destination holds PX_PROXY_HIGH bytes and stops reading its source until the
+ * destination drains below PX_PROXY_LOW, so memory per exchange stays bounded whatever the
+ * body size. Bodies are moved between evbuffers, never copied.
+ *
+ * Retry: a request that fails on a connection reused from the pool, before any response byte,
+ * is retried once on a new connection when its method is idempotent and it has no body; see
+ * docs/proxy.md for why exactly these.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "px_h1_server.h"
+#include "px_http1.h"
+#include "px_log.h"
+#include "px_pool.h"
+#include "px_proxy.h"
+#include "px_txn.h"
+#include "px_upstream.h"
+#include "px_worker.h"
+
+#define PX_PROXY_HIGH (256 * 1024)
+#define PX_PROXY_LOW (64 * 1024)
+
+static void px_proxy_pump_request(px_txn_t *t);
+static void px_proxy_pump_response(px_txn_t *t);
+
+static struct evbuffer *px_client_out(px_txn_t *t) { return bufferevent_get_output(t->conn->bev); }
+static struct evbuffer *px_client_in(px_txn_t *t) { return bufferevent_get_input(t->conn->bev); }
+
+static void px_proxy_timeout_set(struct bufferevent *bev, uint64_t read_ms, uint64_t write_ms)
+{
+    struct timeval r = {(time_t)(read_ms / 1000), (suseconds_t)((read_ms % 1000) * 1000)};
+    struct timeval w = {(time_t)(write_ms / 1000), (suseconds_t)((write_ms % 1000) * 1000)};
+    bufferevent_set_timeouts(bev, read_ms ? &r : NULL, write_ms ? &w : NULL);
+}
+
+/* ---- request head ------------------------------------------------------------------------- */
+
+#define PX_LIT(s) {(s), sizeof(s) - 1}
+
+/* Fields that describe one connection, never forwarded (RFC 9110 section 7.6.1), and the ones
+ * pyxis regenerates itself (framing, Expect which it answers itself). */
+static int px_proxy_hop_by_hop(px_str_t n)
+{
+    static const px_str_t names[] = {
+        PX_LIT("connection"), PX_LIT("keep-alive"),       PX_LIT("proxy-connection"),
+        PX_LIT("te"),         PX_LIT("transfer-encoding"), PX_LIT("upgrade"),
+        PX_LIT("trailer"),    PX_LIT("content-length"),
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (px_header_name_eq(n.data, n.len, names[i].data, names[i].len))
+            return 1;
+    }
+    return 0;
+}
+
+/* Is `name` listed in any Connection field of hs? */
+static int px_proxy_conn_listed(const px_header_t *hs, size_t n, px_str_t name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!PX_H1_TOKEN_EQ(hs[i].name, "connection"))
+            continue;
+        const char *p = hs[i].value.data, *end = p + hs[i].value.len;
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+                p++;
+            const char *tok = p;
+            while (p < end && *p != ',' && *p != ' ' && *p != '\t')
+                p++;
+            if (p > tok && px_header_name_eq(tok, (size_t)(p - tok), name.data, name.len))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static int px_proxy_cidr_has(const px_conf_cidr_t *c, const struct sockaddr_storage *ss)
+{
+    const uint8_t *a;
+    uint8_t mapped[4];
+    if (ss->ss_family == AF_INET) {
+        a = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
+        if (c->family != AF_INET)
+            return 0;
+    } else {
+        const uint8_t *a6 = (const uint8_t *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+        static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (c->family == AF_INET && memcmp(a6, v4mapped, 12) == 0) {
+            memcpy(mapped, a6 + 12, 4);
+            a = mapped;
+        } else if (c->family == AF_INET6) {
+            a = a6;
+        } else {
+            return 0;
+        }
+    }
+    unsigned bits = c->prefix, i = 0;
+    for (; bits >= 8; bits -= 8, i++) {
+        if (a[i] != c->addr[i])
+            return 0;
+    }
+    if (bits == 0)
+        return 1;
+    uint8_t mask = (uint8_t)(0xff << (8 - bits));
+    return (a[i] & mask) == (c->addr[i] & mask);
+}
+
+static int px_proxy_trusted(const px_txn_t *t)
+{
+    const px_conf_forwarded_t *f = &t->listener->forwarded;
+    for (size_t i = 0; i < f->ntrusted; i++) {
+        if (px_proxy_cidr_has(&f->trusted[i], &t->conn->peer))
+            return 1;
+    }
+    return 0;
+}
+
+static px_str_t px_proxy_concat(px_pool_t *pool, px_str_t a, const char *sep, px_str_t b)
+{
+    size_t sl = strlen(sep);
+    char *p = px_pnalloc(pool, a.len + sl + b.len);
+    px_str_t r = {p, 0};
+    if (p == NULL)
+        return r;
+    memcpy(p, a.data, a.len);
+    memcpy(p + a.len, sep, sl);
+    memcpy(p + a.len + sl, b.data, b.len);
+    r.len = a.len + sl + b.len;
+    return r;
+}
+
+/* Build t->req_headers: what the upstream will receive, Host first. */
+static int px_proxy_build_request_headers(px_txn_t *t)
+{
+    static const px_str_t host_name = PX_LIT("Host"), xff_name = PX_LIT("X-Forwarded-For"),
+                          xfp_name = PX_LIT("X-Forwarded-Proto"),
+                          xfh_name = PX_LIT("X-Forwarded-Host"), http = PX_LIT("http");
+    const px_h1_request_t *r = &t->req;
+    const px_conf_forwarded_t *fwd = &t->listener->forwarded;
+    px_headers_t *out = &t->req_headers;
+    int trusted = fwd->mode == PX_XFF_APPEND && px_proxy_trusted(t);
+    int keep_xf = fwd->mode == PX_XFF_OFF || trusted;
+    int have_xfp = 0, have_xfh = 0;
+    px_str_t xff_in = {NULL, 0};
+
+    out->cap = r->nheaders + 4;
+    out->n = 0;
+    out->items = px_palloc(t->pool, out->cap * sizeof(px_header_t));
+    if (out->items == NULL)
+        return -1;
+
+    px_str_t host;
+    if (t->route->host_rewrite != NULL) {
+        host.data = t->route->host_rewrite;
+        host.len = strlen(host.data);
+    } else if (r->authority.len > 0) {
+        host = r->authority;
+    } else {
+        host.data = t->endpoint->host; /* HTTP/1.0 without Host */
+        host.len = strlen(host.data);
+    }
+    out->items[out->n++] = (px_header_t){host_name, host};
+
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const px_header_t *h = &r->headers[i];
+        if (PX_H1_TOKEN_EQ(h->name, "host") || PX_H1_TOKEN_EQ(h->name, "expect") ||
+            px_proxy_hop_by_hop(h->name) || px_proxy_conn_listed(r->headers, r->nheaders, h->name))
+            continue;
+        if (PX_H1_TOKEN_EQ(h->name, "x-forwarded-for")) {
+            if (fwd->mode == PX_XFF_OFF) {
+                out->items[out->n++] = *h;
+            } else if (trusted) {
+                xff_in = xff_in.len ? px_proxy_concat(t->pool, xff_in, ", ", h->value) : h->value;
+            }
+            continue;
+        }
+        if (PX_H1_TOKEN_EQ(h->name, "x-forwarded-proto") ||
+            PX_H1_TOKEN_EQ(h->name, "x-forwarded-host")) {
+            if (!keep_xf)
+                continue;
+            if (h->name.len == 17)
+                have_xfp = 1;
+            else
+                have_xfh = 1;
+        }
+        out->items[out->n++] = *h; /* cap: Host + every field fits */
+    }
+    if (fwd->mode == PX_XFF_OFF)
+        return 0;
+    px_str_t client = {t->conn->peer_text, strlen(t->conn->peer_text)};
+    px_str_t xff = xff_in.len ? px_proxy_concat(t->pool, xff_in, ", ", client) : client;
+    if (px_headers_add(out, t->pool, xff_name, xff) < 0 ||
+        (!have_xfp && px_headers_add(out, t->pool, xfp_name, http) < 0) ||
+        (!have_xfh && r->authority.len > 0 &&
+         px_headers_add(out, t->pool, xfh_name, r->authority) < 0))
+        return -1;
+    return 0;
+}
+
+/* Write the request head into the upstream connection's output buffer. */
+static int px_proxy_write_request_head(px_txn_t *t)
+{
+    const px_h1_request_t *r = &t->req;
+    px_str_t target = r->target;
+    char *built = NULL;
+    if (r->target_form == PX_TARGET_ABSOLUTE) {
+        size_t n = r->path.len + (r->has_query ? 1 + r->query.len : 0);
+        built = px_pnalloc(t->pool, n);
+        if (built == NULL)
+            return -1;
+        memcpy(built, r->path.data, r->path.len);
+        if (r->has_query) {
+            built[r->path.len] = '?';
+            memcpy(built + r->path.len + 1, r->query.data, r->query.len);
+        }
+        target.data = built;
+        target.len = n;
+    }
+    char framing[48];
+    int flen = 0;
+    if (r->body == PX_BODY_LENGTH)
+        flen = snprintf(framing, sizeof(framing), "Content-Length: %llu\r\n",
+                        (unsigned long long)r->content_length);
+    else if (r->body == PX_BODY_CHUNKED)
+        flen = snprintf(framing, sizeof(framing), "Transfer-Encoding: chunked\r\n");
+
+    size_t len = r->method.len + 1 + target.len + 11 + (size_t)flen + 2;
+    for (size_t i = 0; i < t->req_headers.n; i++)
+        len += t->req_headers.items[i].name.len + 2 + t->req_headers.items[i].value.len + 2;
+
+    struct evbuffer *out = bufferevent_get_output(t->uconn->bev);
+    struct evbuffer_iovec vec;
+    if (evbuffer_reserve_space(out, (ev_ssize_t)len, &vec, 1) < 1)
+        return -1;
+    char *p = vec.iov_base;
+#define PX_PUT(src, n) (memcpy(p, (src), (n)), p += (n))
+    PX_PUT(r->method.data, r->method.len);
+    *p++ = ' ';
+    PX_PUT(target.data, target.len);
+    PX_PUT(" HTTP/1.1\r\n", 11);
+    for (size_t i = 0; i < t->req_headers.n; i++) {
+        const px_header_t *h = &t->req_headers.items[i];
+        PX_PUT(h->name.data, h->name.len);
+        PX_PUT(": ", 2);
+        PX_PUT(h->value.data, h->value.len);
+        PX_PUT("\r\n", 2);
+    }
+    PX_PUT(framing, (size_t)flen);
+    PX_PUT("\r\n", 2);
+#undef PX_PUT
+    vec.iov_len = len;
+    return evbuffer_commit_space(out, &vec, 1);
+}
+
+/* ---- attaching, retrying, detaching -------------------------------------------------------- */
+
+static void px_proxy_send(px_txn_t *t);
+
+static void px_proxy_attach(px_txn_t *t, int fresh)
+{
+    const char *cause = NULL;
+    t->attempts++;
+    switch (px_upstream_attach(t, fresh, &cause)) {
+    case PX_OK:
+        px_proxy_send(t);
+        return;
+    case PX_AGAIN:
+        return; /* px_proxy_upstream_event() goes on */
+    default:
+        px_txn_fail(t, 502, cause);
+        return;
+    }
+}
+
+void px_proxy_detach(px_txn_t *t, int reusable)
+{
+    px_uconn_t *uc = t->uconn;
+    t->uconn = NULL;
+    px_upstream_release(uc, reusable);
+}
+
+static void px_proxy_route_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    px_txn_t *t = arg;
+    px_txn_fail(t, 504, "route timeout");
+}
+
+void px_proxy_start(px_txn_t *t)
+{
+    if (t->route->timeout_ms > 0) {
+        t->timer = evtimer_new(t->worker->base, px_proxy_route_timeout, t);
+        if (t->timer == NULL) {
+            px_txn_local_reply(t, 500, "out of memory");
+            return;
+        }
+        uint64_t ms = t->route->timeout_ms;
+        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+        evtimer_add(t->timer, &tv);
+    }
+    /* The request body is not read until the upstream can take it: backpressure from the
+     * start, and a local error reply never leaves a half-read body behind unnoticed. */
+    bufferevent_disable(t->conn->bev, EV_READ);
+    px_proxy_attach(t, 0);
+}
+
+/* Is it safe to send this request again on a new connection? */
+static int px_proxy_retryable(const px_txn_t *t)
+{
+    const px_uconn_t *uc = t->uconn;
+    if (!uc->reused || uc->resp_bytes > 0 || t->attempts > 1 || t->req.body != PX_BODY_NONE)
+        return 0;
+    switch (t->req.method_id) {
+    case PX_METHOD_GET:
+    case PX_METHOD_HEAD:
+    case PX_METHOD_OPTIONS:
+    case PX_METHOD_TRACE:
+    case PX_METHOD_PUT:
+    case PX_METHOD_DELETE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* The upstream connection failed. Retry, answer with `status`, or cut the response short. */
+static void px_proxy_upstream_failed(px_txn_t *t, int status, const char *cause)
+{
+    if (t->resp_state == PX_TXN_RESP_NONE && px_proxy_retryable(t)) {
+        px_log_debug("%s: %s on a reused connection to %s; retrying on a new one",
+                     t->route->name, cause, t->endpoint->addr.text);
+        px_proxy_detach(t, 0);
+        t->uconn_pool_tried = NULL; /* same endpoint is fine: the connection was the problem */
+        px_proxy_attach(t, 1);
+        return;
+    }
+    px_proxy_detach(t, 0);
+    px_txn_fail(t, status, cause);
+}
+
+/* ---- request ------------------------------------------------------------------------------ */
+
+static void px_proxy_send(px_txn_t *t)
+{
+    if (px_proxy_build_request_headers(t) < 0 || px_proxy_write_request_head(t) < 0) {
+        px_proxy_detach(t, 0);
+        px_txn_fail(t, 500, "out of memory");
+        return;
+    }
+    const px_h1_request_t *r = &t->req;
+    px_h1_body_init(&t->req_body, r->body, r->content_length, r->body);
+    if ((r->flags & PX_H1_EXPECT_CONTINUE) && r->body != PX_BODY_NONE && !t->continue_sent) {
+        evbuffer_add(px_client_out(t), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        t->continue_sent = 1;
+    }
+    struct bufferevent *ub = t->uconn->bev;
+    bufferevent_setwatermark(ub, EV_WRITE, PX_PROXY_LOW, 0);
+    bufferevent_enable(ub, EV_READ | EV_WRITE);
+    px_proxy_pump_request(t);
+}
+
+static void px_proxy_request_sent(px_txn_t *t)
+{
+    t->req_state = PX_TXN_REQ_DONE;
+    t->uconn->req_written = 1;
+    /* First-byte timeout: no response byte within this time after the request was sent. */
+    if (t->resp_state == PX_TXN_RESP_NONE && !t->uconn->head_done) {
+        uint64_t ms = t->route->first_byte_timeout_ms ? t->route->first_byte_timeout_ms
+                                                      : t->route->upstream->first_byte_timeout_ms;
+        px_proxy_timeout_set(t->uconn->bev, ms, 0);
+    }
+    bufferevent_set_timeouts(t->conn->bev, NULL, NULL);
+    bufferevent_enable(t->conn->bev, EV_READ); /* to notice EOF; pipelined bytes wait */
+}
+
+static void px_proxy_pump_request(px_txn_t *t)
+{
+    if (t->req_state == PX_TXN_REQ_DONE || t->uconn == NULL)
+        return;
+    struct evbuffer *up_out = bufferevent_get_output(t->uconn->bev);
+    px_h1_error_t err = {400, NULL, 0};
+    px_status_t rc = px_h1_body_pump(&t->req_body, px_client_in(t), up_out, PX_PROXY_HIGH, &err);
+    uint64_t max = t->listener->limits.max_body;
+    if (max > 0 && t->req_body.moved > max) {
+        px_proxy_detach(t, 0);
+        t->req_state = PX_TXN_REQ_DONE;
+        t->close_client = 1;
+        px_txn_fail(t, 413, "request body larger than max_body_size");
+        return;
+    }
+    if (rc == PX_ERROR) {
+        px_proxy_detach(t, 0);
+        t->close_client = 1;
+        px_txn_fail(t, 400, err.reason ? err.reason : "invalid chunked request body");
+        return;
+    }
+    if (rc == PX_OK) {
+        px_proxy_request_sent(t);
+        return;
+    }
+    if (evbuffer_get_length(up_out) >= PX_PROXY_HIGH) {
+        bufferevent_disable(t->conn->bev, EV_READ); /* writable() resumes */
+        return;
+    }
+    /* Wait for more body bytes, at most client_body_timeout between two reads. */
+    px_proxy_timeout_set(t->conn->bev, t->listener->client_body_timeout_ms,
+                         t->listener->send_timeout_ms);
+    bufferevent_enable(t->conn->bev, EV_READ);
+}
+
+void px_proxy_client_readable(px_txn_t *t) { px_proxy_pump_request(t); }
+
+void px_proxy_upstream_writable(px_txn_t *t) { px_proxy_pump_request(t); }
+
+/* ---- response ----------------------------------------------------------------------------- */
+
+/* Write the response head to the client; decides the client-side framing. */
+static int px_proxy_write_response_head(px_txn_t *t, const px_h1_response_t *resp)
+{
+    struct evbuffer *out = px_client_out(t);
+    px_body_kind_t in = t->resp_body_kind, fout = in;
+    if (in == PX_BODY_CHUNKED || in == PX_BODY_CLOSE) {
+        if (t->req.version == 11) {
+            fout = PX_BODY_CHUNKED;
+        } else {
+            fout = PX_BODY_CLOSE; /* an HTTP/1.0 client reads until we close */
+            t->close_client = 1;
+        }
+    }
+    int keep_cl = in == PX_BODY_NONE && resp->status != 204 && resp->status >= 200;
+    evbuffer_add_printf(out, "HTTP/1.1 %d ", resp->status);
+    evbuffer_add(out, resp->reason.data, resp->reason.len);
+    evbuffer_add(out, "\r\n", 2);
+    for (size_t i = 0; i < resp->nheaders; i++) {
+        const px_header_t *h = &resp->headers[i];
+        if (px_proxy_hop_by_hop(h->name) &&
+            !(keep_cl && PX_H1_TOKEN_EQ(h->name, "content-length")))
+            continue;
+        if (px_proxy_conn_listed(resp->headers, resp->nheaders, h->name))
+            continue;
+        evbuffer_add(out, h->name.data, h->name.len);
+        evbuffer_add(out, ": ", 2);
+        evbuffer_add(out, h->value.data, h->value.len);
+        evbuffer_add(out, "\r\n", 2);
+    }
+    if (fout == PX_BODY_LENGTH)
+        evbuffer_add_printf(out, "Content-Length: %llu\r\n",
+                            (unsigned long long)resp->content_length);
+    else if (fout == PX_BODY_CHUNKED)
+        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+    if (t->close_client || t->worker->draining)
+        evbuffer_add(out, "Connection: close\r\n", 19);
+    else if (t->req.version == 10)
+        evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+    evbuffer_add(out, "\r\n", 2);
+    px_h1_body_init(&t->resp_body, in, resp->content_length, fout);
+    return 0;
+}
+
+/* Parse the response head. Returns 1 when the final head was handled, 0 to wait, -1 when the
+ * txn has failed (and may be gone). */
+static int px_proxy_read_response_head(px_txn_t *t)
+{
+    px_uconn_t *uc = t->uconn;
+    struct evbuffer *in = bufferevent_get_input(uc->bev);
+    for (;;) {
+        size_t len = evbuffer_get_length(in);
+        if (len == 0)
+            return 0;
+        size_t max = (size_t)t->listener->limits.max_head;
+        size_t n = len < max ? len : max;
+        const char *buf = (const char *)evbuffer_pullup(in, (ssize_t)n);
+        size_t head = px_h1_find_head_end(buf, n, &uc->scanned);
+        if (head == 0) {
+            if (n < max)
+                return 0;
+            px_proxy_upstream_failed(t, 502, "upstream response head too large");
+            return -1;
+        }
+        char *copy = px_pmemdup(t->pool, buf, head);
+        evbuffer_drain(in, head);
+        uc->scanned = 0;
+        px_h1_response_t resp;
+        px_h1_error_t err = {502, NULL, 0};
+        px_h1_limits_t lim = {max, (size_t)t->listener->limits.max_headers, 0};
+        if (copy == NULL ||
+            px_h1_parse_response(copy, head, &resp, t->worker->scratch, t->worker->scratch_cap,
+                                 &lim, &err) != PX_H1_DONE) {
+            px_log_error("%s: invalid response from %s: %s", t->route->name,
+                         t->endpoint->addr.text, err.reason ? err.reason : "unparsable head");
+            uc->resp_bytes = 1; /* not retryable: the upstream did answer */
+            px_proxy_upstream_failed(t, 502, "invalid upstream response");
+            return -1;
+        }
+        if (resp.status < 200) {
+            if (resp.status == 101) {
+                px_proxy_upstream_failed(t, 502, "upstream switched protocols (not supported)");
+                return -1;
+            }
+            continue; /* 100 Continue, 103 Early Hints: interim, not forwarded */
+        }
+        uc->head_done = 1;
+        t->status = resp.status;
+        t->resp_body_kind = px_h1_response_body(&resp, t->req.method_id);
+        t->resp_keepalive = t->resp_body_kind != PX_BODY_CLOSE &&
+                            !(resp.flags & PX_H1_CONN_CLOSE) &&
+                            (resp.version == 11 || (resp.flags & PX_H1_CONN_KEEPALIVE));
+        t->resp_state = PX_TXN_RESP_BODY;
+        px_proxy_write_response_head(t, &resp);
+        px_proxy_timeout_set(uc->bev, t->route->upstream->read_timeout_ms, 0);
+        bufferevent_setwatermark(t->conn->bev, EV_WRITE, PX_PROXY_LOW, 0);
+        px_proxy_timeout_set(t->conn->bev, 0, t->listener->send_timeout_ms);
+        return 1;
+    }
+}
+
+static void px_proxy_response_done(px_txn_t *t)
+{
+    px_uconn_t *uc = t->uconn;
+    int reusable = t->resp_keepalive && t->req_state == PX_TXN_REQ_DONE && uc->req_written;
+    px_proxy_detach(t, reusable);
+    if (t->timer != NULL)
+        evtimer_del(t->timer);
+    t->resp_state = PX_TXN_RESP_DONE;
+    if (t->req_state != PX_TXN_REQ_DONE)
+        t->close_client = 1;
+    px_h1_conn_txn_done(t->conn);
+}
+
+static void px_proxy_pump_response(px_txn_t *t)
+{
+    px_uconn_t *uc = t->uconn;
+    struct evbuffer *in = bufferevent_get_input(uc->bev);
+    px_h1_error_t err = {502, NULL, 0};
+    px_status_t rc = px_h1_body_pump(&t->resp_body, in, px_client_out(t), PX_PROXY_HIGH, &err);
+    if (rc == PX_OK) {
+        px_proxy_response_done(t);
+        return;
+    }
+    if (rc == PX_ERROR) {
+        px_proxy_detach(t, 0);
+        px_txn_fail(t, 502, err.reason ? err.reason : "invalid chunked upstream response");
+        return;
+    }
+    if (uc->eof && evbuffer_get_length(in) == 0) {
+        if (px_h1_body_eof(&t->resp_body, px_client_out(t)) == PX_OK) {
+            t->resp_keepalive = 0;
+            px_proxy_response_done(t);
+        } else {
+            px_proxy_detach(t, 0);
+            px_txn_fail(t, 502, "upstream closed the connection before the end of the body");
+        }
+        return;
+    }
+    if (evbuffer_get_length(px_client_out(t)) >= PX_PROXY_HIGH)
+        bufferevent_disable(uc->bev, EV_READ); /* px_proxy_client_writable() resumes */
+    else if (!uc->eof)
+        bufferevent_enable(uc->bev, EV_READ);
+}
+
+void px_proxy_upstream_readable(px_txn_t *t)
+{
+    px_uconn_t *uc = t->uconn;
+    uc->resp_bytes += evbuffer_get_length(bufferevent_get_input(uc->bev));
+    if (!uc->head_done && px_proxy_read_response_head(t) <= 0)
+        return;
+    px_proxy_pump_response(t);
+}
+
+void px_proxy_client_writable(px_txn_t *t)
+{
+    if (t->resp_state == PX_TXN_RESP_BODY && t->uconn != NULL)
+        px_proxy_pump_response(t);
+}
+
+void px_proxy_upstream_event(px_txn_t *t, short what)
+{
+    px_uconn_t *uc = t->uconn;
+    if (what & BEV_EVENT_CONNECTED) {
+        px_proxy_send(t);
+        return;
+    }
+    if (uc->state == PX_UCONN_CONNECTING) {
+        int timeout = (what & BEV_EVENT_TIMEOUT) != 0;
+        px_log_error("%s: cannot connect to %s: %s", t->route->name, t->endpoint->addr.text,
+                     timeout ? "connect timeout"
+                             : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        px_proxy_detach(t, 0);
+        px_txn_fail(t, timeout ? 504 : 502, timeout ? "upstream connect timeout"
+                                                    : "upstream connection failed");
+        return;
+    }
+    if (what & BEV_EVENT_TIMEOUT) {
+        if (!uc->head_done) {
+            px_proxy_detach(t, 0);
+            px_txn_fail(t, 504, "upstream first byte timeout");
+        } else {
+            px_proxy_detach(t, 0);
+            px_txn_fail(t, 504, "upstream read timeout");
+        }
+        return;
+    }
+    if (what & BEV_EVENT_EOF) {
+        uc->eof = 1;
+        bufferevent_disable(uc->bev, EV_READ);
+        if (!uc->head_done) {
+            /* Whatever partial head arrived, there is no complete response. */
+            px_proxy_upstream_failed(t, 502, "upstream closed the connection before responding");
+            return;
+        }
+        px_proxy_pump_response(t);
+        return;
+    }
+    /* BEV_EVENT_ERROR: reset or other socket error. */
+    const char *cause = evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+    if (!uc->head_done) {
+        px_log_error("%s: upstream %s failed before responding: %s", t->route->name,
+                     t->endpoint->addr.text, cause);
+        px_proxy_upstream_failed(t, 502, "upstream connection reset");
+        return;
+    }
+    px_proxy_detach(t, 0);
+    px_txn_fail(t, 502, "upstream connection reset during the body");
+}

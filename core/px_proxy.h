@@ -1,0 +1,24 @@
+/*
+ * px_proxy.h: forwarding a transaction to an upstream and streaming the response back.
+ */
+#ifndef PX_PROXY_H
+#define PX_PROXY_H
+
+#include "px_txn-t.h"
+
+/* Normalize the request for forwarding and attach an upstream connection. */
+void px_proxy_start(px_txn_t *t);
+
+/* Detach the txn's upstream connection: pooled when `reusable`, else closed. */
+void px_proxy_detach(px_txn_t *t, int reusable);
+
+/* Events from the downstream connection (see px_txn.h). */
+void px_proxy_client_readable(px_txn_t *t);
+void px_proxy_client_writable(px_txn_t *t);
+
+/* Events from the attached upstream connection (see px_upstream.h). */
+void px_proxy_upstream_readable(px_txn_t *t);
+void px_proxy_upstream_writable(px_txn_t *t);
+void px_proxy_upstream_event(px_txn_t *t, short what);
+
+#endif

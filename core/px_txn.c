@@ -1,0 +1,398 @@
+/*
+ * px_txn.c: transaction lifecycle, local replies and the access log.
+ *
+ * Proxying to an upstream lives in px_proxy.c; this file owns what every request has: routing,
+ * replies pyxis writes itself (errors, `respond`, `redirect`), and the end of the exchange.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "px_h1_server.h"
+#include "px_http1.h"
+#include "px_log.h"
+#include "px_pool.h"
+#include "px_proxy.h"
+#include "px_route.h"
+#include "px_txn.h"
+#include "px_worker.h"
+
+const char *px_http_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return status < 200 ? "Informational" : status < 300 ? "Success"
+                  : status < 400 ? "Redirection" : status < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+px_txn_t *px_txn_create(px_h1_conn_t *c)
+{
+    px_pool_t *pool = px_pool_create(PX_POOL_DEFAULT_SIZE);
+    if (pool == NULL)
+        return NULL;
+    px_txn_t *t = px_pcalloc(pool, sizeof(*t));
+    t->pool = pool;
+    t->worker = c->worker;
+    t->wgen = c->wgen;
+    t->wgen->active++;
+    t->conn = c;
+    t->listener = c->lconf;
+    t->id = ++c->worker->seq;
+    clock_gettime(CLOCK_MONOTONIC, &t->start);
+    return t;
+}
+
+void px_txn_free(px_txn_t *t)
+{
+    if (t->uconn != NULL)
+        px_proxy_detach(t, 0);
+    if (t->timer != NULL)
+        event_free(t->timer);
+    px_worker_wgen_put(t->worker, t->wgen);
+    px_pool_destroy(t->pool);
+}
+
+void px_txn_abort(px_txn_t *t)
+{
+    t->conn->txn = NULL;
+    px_txn_free(t);
+}
+
+/* Hand the completed txn back to its connection. */
+static void px_txn_done(px_txn_t *t)
+{
+    t->resp_state = PX_TXN_RESP_DONE;
+    if (t->timer != NULL)
+        evtimer_del(t->timer);
+    if (t->req_state != PX_TXN_REQ_DONE)
+        t->close_client = 1; /* the rest of the request body is still on the wire */
+    px_h1_conn_txn_done(t->conn);
+}
+
+/* Write "HTTP/1.1 STATUS REASON\r\n" plus Date into out. */
+void px_txn_write_status(px_txn_t *t, struct evbuffer *out, int status)
+{
+    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, px_http_reason(status),
+                        px_worker_date(t->worker));
+}
+
+/* Queue a complete local response: status, extra headers, body. */
+static void px_txn_reply(px_txn_t *t, int status, const px_conf_kv_t *headers, size_t nheaders,
+                         const char *body, size_t body_len)
+{
+    struct evbuffer *out = bufferevent_get_output(t->conn->bev);
+    t->status = status;
+    t->local = 1;
+    if (t->req_state != PX_TXN_REQ_DONE)
+        t->close_client = 1;
+    px_txn_write_status(t, out, status);
+    for (size_t i = 0; i < nheaders; i++)
+        evbuffer_add_printf(out, "%s: %s\r\n", headers[i].name, headers[i].value);
+    if (status >= 200 && status != 204 && status != 304)
+        evbuffer_add_printf(out, "Content-Length: %zu\r\n", body_len);
+    if (t->close_client || t->worker->draining)
+        evbuffer_add(out, "Connection: close\r\n", 19);
+    else if (t->req.version == 10)
+        evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+    evbuffer_add(out, "\r\n", 2);
+    if (body_len > 0 && t->req.method_id != PX_METHOD_HEAD)
+        evbuffer_add(out, body, body_len);
+    t->resp_body.moved = t->req.method_id != PX_METHOD_HEAD ? body_len : 0;
+    px_txn_done(t);
+}
+
+void px_txn_local_reply(px_txn_t *t, int status, const char *cause)
+{
+    static const px_conf_kv_t text_plain = {"Content-Type", "text/plain; charset=utf-8"};
+    char body[96];
+    int n = snprintf(body, sizeof(body), "%d %s\n", status, px_http_reason(status));
+    t->error = cause;
+    /* These statuses mean the connection's framing can no longer be trusted. */
+    if (status == 400 || status == 408 || status == 413 || status == 414 || status == 431 ||
+        status == 501 || status == 505)
+        t->close_client = 1;
+    if (status >= 500) {
+        px_log_error("%s %s: %d: %s%s%s%s", t->route ? t->route->name : t->listener->name,
+                     t->conn->peer_text, status, cause ? cause : px_http_reason(status),
+                     t->endpoint ? " (endpoint " : "", t->endpoint ? t->endpoint->addr.text : "",
+                     t->endpoint ? ")" : "");
+    }
+    px_txn_reply(t, status, &text_plain, 1, body, (size_t)n);
+}
+
+void px_txn_fail(px_txn_t *t, int status, const char *cause)
+{
+    if (t->resp_state == PX_TXN_RESP_NONE) {
+        px_txn_local_reply(t, status, cause);
+        return;
+    }
+    /* The response has started: closing is the only honest way to say it is incomplete. */
+    px_log_error("%s %s: response aborted after %d: %s%s%s%s", t->route->name,
+                 t->conn->peer_text, t->status, cause, t->endpoint ? " (endpoint " : "",
+                 t->endpoint ? t->endpoint->addr.text : "", t->endpoint ? ")" : "");
+    t->aborted = 1;
+    t->error = cause;
+    px_h1_conn_t *c = t->conn;
+    c->txn = NULL;
+    px_txn_finish(t);
+    px_h1_conn_close(c);
+}
+
+/* Expand a redirect location template. */
+static void px_txn_redirect(px_txn_t *t)
+{
+    const char *tpl = t->route->redirect_location;
+    struct evbuffer *loc = evbuffer_new();
+    const px_h1_request_t *r = &t->req;
+    while (*tpl != '\0') {
+        const char *v = strstr(tpl, "${");
+        if (v == NULL) {
+            evbuffer_add(loc, tpl, strlen(tpl));
+            break;
+        }
+        evbuffer_add(loc, tpl, (size_t)(v - tpl));
+        const char *end = strchr(v, '}');
+        size_t name_len = (size_t)(end - v - 2);
+        const char *name = v + 2;
+#define PX_VAR_IS(lit) (name_len == sizeof(lit) - 1 && memcmp(name, lit, name_len) == 0)
+        if (PX_VAR_IS("host"))
+            evbuffer_add(loc, r->authority.data, r->authority.len);
+        else if (PX_VAR_IS("path"))
+            evbuffer_add(loc, r->path.data, r->path.len);
+        else if (PX_VAR_IS("query"))
+            evbuffer_add(loc, r->query.data, r->query.len);
+        else if (PX_VAR_IS("scheme"))
+            evbuffer_add(loc, "http", 4);
+        else if (PX_VAR_IS("request_uri")) {
+            evbuffer_add(loc, r->path.data, r->path.len);
+            if (r->has_query) {
+                evbuffer_add(loc, "?", 1);
+                evbuffer_add(loc, r->query.data, r->query.len);
+            }
+        }
+#undef PX_VAR_IS
+        tpl = end + 1;
+    }
+    size_t len = evbuffer_get_length(loc);
+    char *value = px_pnalloc(t->pool, len + 1);
+    evbuffer_remove(loc, value, len);
+    value[len] = '\0';
+    evbuffer_free(loc);
+    px_conf_kv_t h = {"Location", value};
+    px_txn_reply(t, t->route->redirect_status, &h, 1, NULL, 0);
+}
+
+void px_txn_start(px_txn_t *t)
+{
+    px_txn_t *txn = t;
+    const px_h1_request_t *r = &t->req;
+
+    if (px_route_host(t) != 0) {
+        px_txn_local_reply(txn, 400, "invalid host");
+        return;
+    }
+    t->req_state = r->body == PX_BODY_NONE ? PX_TXN_REQ_DONE : PX_TXN_REQ_BODY;
+    uint64_t max_body = t->listener->limits.max_body;
+    if (max_body > 0 && r->body == PX_BODY_LENGTH && r->content_length > max_body) {
+        px_txn_local_reply(t, 413, "request body larger than max_body_size");
+        return;
+    }
+    t->route = px_route_match(t);
+    if (t->route == NULL) {
+        px_txn_local_reply(t, 404, NULL);
+        return;
+    }
+    switch (t->route->action) {
+    case PX_ACTION_RESPOND:
+        px_txn_reply(t, t->route->respond_status, t->route->respond_headers,
+                     t->route->nrespond_headers, t->route->respond_body,
+                     t->route->respond_body_len);
+        return;
+    case PX_ACTION_REDIRECT:
+        px_txn_redirect(t);
+        return;
+    case PX_ACTION_UPSTREAM:
+        px_proxy_start(t);
+        return;
+    }
+}
+
+void px_txn_client_readable(px_txn_t *t) { px_proxy_client_readable(t); }
+
+void px_txn_client_writable(px_txn_t *t) { px_proxy_client_writable(t); }
+
+void px_txn_client_timeout(px_txn_t *t, int reading)
+{
+    if (reading && t->resp_state == PX_TXN_RESP_NONE) {
+        px_txn_fail(t, 408, "client body timeout");
+        return;
+    }
+    t->status = t->status ? t->status : 408;
+    px_txn_client_gone(t, reading ? "client body timeout" : "client send timeout");
+}
+
+void px_txn_client_gone(px_txn_t *t, const char *cause)
+{
+    px_log_info("%s %s: client gone: %s", t->route ? t->route->name : t->listener->name,
+                t->conn->peer_text, cause);
+    t->aborted = 1;
+    t->error = cause;
+    if (t->status == 0)
+        t->status = 499; /* client closed request, as nginx logs it */
+    px_h1_conn_t *c = t->conn;
+    c->txn = NULL;
+    px_txn_finish(t);
+    px_h1_conn_close(c);
+}
+
+/* ---- access log --------------------------------------------------------------------------- */
+
+/* Append s to out as the inside of a JSON string (or a combined-log quoted field). */
+static void px_txn_log_escape(struct evbuffer *out, const char *s, size_t len, int json)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+            continue;
+        evbuffer_add(out, s + start, i - start);
+        start = i + 1;
+        char esc[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+        if (!json) {
+            esc[1] = 'x';
+            esc[2] = hex[ch >> 4];
+            esc[3] = hex[ch & 15];
+            evbuffer_add(out, esc, 4);
+        } else if (ch == '"' || ch == '\\') {
+            char e2[2] = {'\\', (char)ch};
+            evbuffer_add(out, e2, 2);
+        } else {
+            evbuffer_add(out, esc, 6);
+        }
+    }
+    evbuffer_add(out, s + start, len - start);
+}
+
+static px_str_t px_txn_req_header(const px_txn_t *t, const char *name, size_t len)
+{
+    px_str_t none = {"", 0};
+    for (size_t i = 0; i < t->req.nheaders; i++) {
+        const px_header_t *h = &t->req.headers[i];
+        if (px_header_name_eq(h->name.data, h->name.len, name, len))
+            return h->value;
+    }
+    return none;
+}
+
+static void px_txn_access_log(px_txn_t *t)
+{
+    int fd = t->wgen->gen->access_fds[t->conn->listener];
+    const px_conf_access_log_t *al = &t->listener->access_log;
+    if (fd < 0 || al->format == PX_ACCESS_LOG_OFF || t->req.method.len == 0)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double secs = (double)(now.tv_sec - t->start.tv_sec) +
+                  (double)(now.tv_nsec - t->start.tv_nsec) / 1e9;
+    time_t wall = time(NULL);
+    struct tm tm;
+    char when[64];
+    px_str_t ua = px_txn_req_header(t, "user-agent", 10);
+    px_str_t ref = px_txn_req_header(t, "referer", 7);
+    const px_h1_request_t *r = &t->req;
+    int json = al->format == PX_ACCESS_LOG_JSON;
+    struct evbuffer *out = evbuffer_new();
+    if (out == NULL)
+        return;
+    if (json) {
+        gmtime_r(&wall, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        evbuffer_add_printf(out, "{\"time\":\"%s\",\"remote_addr\":\"%s\",\"method\":\"", when,
+                            t->conn->peer_text);
+        px_txn_log_escape(out, r->method.data, r->method.len, 1);
+        evbuffer_add(out, "\",\"uri\":\"", 9);
+        px_txn_log_escape(out, r->target.data, r->target.len, 1);
+        evbuffer_add(out, "\",\"host\":\"", 10);
+        px_txn_log_escape(out, r->authority.data, r->authority.len, 1);
+        evbuffer_add_printf(out, "\",\"protocol\":\"HTTP/1.%d\",\"status\":%d,\"bytes_sent\":%llu,"
+                            "\"duration\":%.3f,\"route\":\"%s\",\"upstream\":\"%s\","
+                            "\"endpoint\":\"%s\",\"attempts\":%u,\"request_id\":\"%u-%llu\","
+                            "\"user_agent\":\"", r->version == 10 ? 0 : 1, t->status,
+                            (unsigned long long)t->resp_body.moved, secs,
+                            t->route ? t->route->name : "",
+                            t->route && t->route->upstream ? t->route->upstream->name : "",
+                            t->endpoint ? t->endpoint->addr.text : "", t->attempts,
+                            t->worker->id, (unsigned long long)t->id);
+        px_txn_log_escape(out, ua.data, ua.len, 1);
+        evbuffer_add(out, "\",\"referer\":\"", 13);
+        px_txn_log_escape(out, ref.data, ref.len, 1);
+        evbuffer_add_printf(out, "\",\"error\":\"%s\"}\n", t->error ? t->error : "");
+    } else {
+        localtime_r(&wall, &tm);
+        strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S %z", &tm);
+        evbuffer_add_printf(out, "%s - - [%s] \"", t->conn->peer_text, when);
+        px_txn_log_escape(out, r->method.data, r->method.len, 0);
+        evbuffer_add(out, " ", 1);
+        px_txn_log_escape(out, r->target.data, r->target.len, 0);
+        evbuffer_add_printf(out, " HTTP/1.%d\" %d %llu \"", r->version == 10 ? 0 : 1, t->status,
+                            (unsigned long long)t->resp_body.moved);
+        px_txn_log_escape(out, ref.len ? ref.data : "-", ref.len ? ref.len : 1, 0);
+        evbuffer_add(out, "\" \"", 3);
+        px_txn_log_escape(out, ua.len ? ua.data : "-", ua.len ? ua.len : 1, 0);
+        evbuffer_add_printf(out, "\" %.3f \"%s\" \"%s\"\n", secs,
+                            t->route ? t->route->name : "-",
+                            t->endpoint ? t->endpoint->addr.text : "-");
+    }
+    /* One write per line, so lines from different workers never interleave. */
+    size_t len = evbuffer_get_length(out);
+    const char *line = (const char *)evbuffer_pullup(out, (ssize_t)len);
+    if (write(fd, line, len) < 0) {
+        /* nothing sensible to do: the access log must not fail the request */
+    }
+    evbuffer_free(out);
+}
+
+void px_txn_finish(px_txn_t *t)
+{
+    px_txn_access_log(t);
+    px_txn_free(t);
+}

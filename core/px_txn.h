@@ -1,0 +1,52 @@
+/*
+ * px_txn.h: transactions. See px_txn-t.h for ownership.
+ *
+ * The downstream connection creates a txn for each request head and calls px_txn_start();
+ * from then on the txn drives the exchange (route, local reply or upstream) and calls
+ * px_h1_conn_txn_done() exactly once when the whole response is queued or the exchange has
+ * failed. The connection then calls px_txn_finish() (access log, free).
+ */
+#ifndef PX_TXN_H
+#define PX_TXN_H
+
+#include "px_txn-t.h"
+
+/* A fresh txn for connection c, with its pool; NULL when out of memory. */
+px_txn_t *px_txn_create(px_h1_conn_t *c);
+
+/* Route the parsed request and start answering it. */
+void px_txn_start(px_txn_t *t);
+
+/* Queue a local reply (status, short text body) and complete the txn. Only before any response
+ * byte was queued; later failures use px_txn_fail(). `cause` goes to the error log for 4xx
+ * replies worth noting and for every 5xx. */
+void px_txn_local_reply(px_txn_t *t, int status, const char *cause);
+
+/* The exchange failed: a local reply when nothing was sent yet (status), else the client
+ * connection is closed so the truncated response cannot look complete. */
+void px_txn_fail(px_txn_t *t, int status, const char *cause);
+
+/* Events from the downstream connection. */
+void px_txn_client_readable(px_txn_t *t);
+void px_txn_client_writable(px_txn_t *t);
+void px_txn_client_timeout(px_txn_t *t, int reading);
+void px_txn_client_gone(px_txn_t *t, const char *cause);
+
+/* Called by the connection after px_h1_conn_txn_done(): access log, release, free. */
+void px_txn_finish(px_txn_t *t);
+
+/* Free a txn that never completed (its connection is going away). Does not touch the
+ * connection. */
+void px_txn_abort(px_txn_t *t);
+
+/* The standard reason phrase for a status ("Bad Gateway"). */
+const char *px_http_reason(int status);
+
+/* Write "HTTP/1.1 STATUS REASON\r\n" and a Date field into out. */
+struct evbuffer;
+void px_txn_write_status(px_txn_t *t, struct evbuffer *out, int status);
+
+/* Free the txn's resources and pool, nothing else. */
+void px_txn_free(px_txn_t *t);
+
+#endif
