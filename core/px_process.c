@@ -47,6 +47,7 @@ typedef struct {
     size_t nsocks;
     int publishing;           /* waiting for workers to apply gen */
     int reload_again;         /* a SIGHUP came while publishing */
+    int reopen_again;         /* a SIGUSR1 came while publishing */
     int draining;
     unsigned exited;
 } px_process_t;
@@ -244,6 +245,33 @@ static void px_process_reload(px_process_t *p)
     px_process_publish(p);
 }
 
+/* Reopen the logs: the error log here, access logs through a new generation of the same
+ * snapshot (workers switch to it like to a reload, so no request loses its log line). */
+static void px_process_reopen(px_process_t *p)
+{
+    if (p->draining)
+        return;
+    if (p->publishing) {
+        p->reopen_again = 1;
+        return;
+    }
+    px_conf_t *conf = p->gen->conf;
+    if (px_log_open(conf->error_log_path, conf->error_log_level) < 0)
+        px_log_error("cannot reopen error log %s: %s", conf->error_log_path, strerror(errno));
+    char err[512];
+    px_conf_retain(conf);
+    px_gen_t *gen = px_process_gen_create(p, conf, err, sizeof(err));
+    if (gen == NULL) {
+        px_log_error("cannot reopen access logs: %s", err);
+        px_conf_release(conf);
+        return;
+    }
+    px_log_info("logs reopened");
+    px_gen_release(p->gen);
+    p->gen = gen;
+    px_process_publish(p);
+}
+
 static void px_process_notified(evutil_socket_t fd, short what, void *arg)
 {
     px_process_t *p = arg;
@@ -269,6 +297,9 @@ static void px_process_notified(evutil_socket_t fd, short what, void *arg)
         if (p->reload_again) {
             p->reload_again = 0;
             px_process_reload(p);
+        } else if (p->reopen_again) {
+            p->reopen_again = 0;
+            px_process_reopen(p);
         }
     }
 }
@@ -289,8 +320,7 @@ static void px_process_signal(evutil_socket_t sig, short what, void *arg)
         px_process_reload(p);
         break;
     case SIGUSR1:
-        if (px_log_open(p->gen->conf->error_log_path, p->gen->conf->error_log_level) < 0)
-            px_log_error("cannot reopen error log: %s", strerror(errno));
+        px_process_reopen(p);
         break;
     case SIGTERM:
     case SIGINT:

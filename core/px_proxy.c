@@ -168,7 +168,7 @@ static int px_proxy_build_request_headers(px_txn_t *t)
     } else if (r->authority.len > 0) {
         host = r->authority;
     } else {
-        host.data = t->endpoint->host; /* HTTP/1.0 without Host */
+        host.data = t->endpoint->addr.text; /* HTTP/1.0 without Host: the endpoint's */
         host.len = strlen(host.data);
     }
     out->items[out->n++] = (px_header_t){host_name, host};

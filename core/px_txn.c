@@ -222,14 +222,17 @@ static void px_txn_redirect(px_txn_t *t)
 
 void px_txn_start(px_txn_t *t)
 {
-    px_txn_t *txn = t;
     const px_h1_request_t *r = &t->req;
 
     if (px_route_host(t) != 0) {
-        px_txn_local_reply(txn, 400, "invalid host");
+        px_txn_local_reply(t, 400, "invalid host");
         return;
     }
     t->req_state = r->body == PX_BODY_NONE ? PX_TXN_REQ_DONE : PX_TXN_REQ_BODY;
+    /* Persistence (RFC 9112 section 9.3): 1.1 keeps the connection unless told to close;
+     * 1.0 closes unless it asked for keep-alive. */
+    if ((r->flags & PX_H1_CONN_CLOSE) || (r->version == 10 && !(r->flags & PX_H1_CONN_KEEPALIVE)))
+        t->close_client = 1;
     uint64_t max_body = t->listener->limits.max_body;
     if (max_body > 0 && r->body == PX_BODY_LENGTH && r->content_length > max_body) {
         px_txn_local_reply(t, 413, "request body larger than max_body_size");
