@@ -360,6 +360,7 @@ static void px_proxy_send(px_txn_t *t)
     }
     const px_h1_request_t *r = &t->req;
     px_h1_body_init(&t->req_body, r->body, r->content_length, r->body);
+    t->req_body.limit = t->listener->limits.max_body;
     if ((r->flags & PX_H1_EXPECT_CONTINUE) && r->body != PX_BODY_NONE && !t->continue_sent) {
         evbuffer_add(px_client_out(t), "HTTP/1.1 100 Continue\r\n\r\n", 25);
         t->continue_sent = 1;
@@ -386,15 +387,13 @@ static void px_proxy_request_sent(px_txn_t *t)
 
 static void px_proxy_pump_request(px_txn_t *t)
 {
-    if (t->req_state == PX_TXN_REQ_DONE || t->uconn == NULL)
+    if (t->uconn == NULL || t->uconn->req_written)
         return;
     struct evbuffer *up_out = bufferevent_get_output(t->uconn->bev);
     px_h1_error_t err = {400, NULL, 0};
     px_status_t rc = px_h1_body_pump(&t->req_body, px_client_in(t), up_out, PX_PROXY_HIGH, &err);
-    uint64_t max = t->listener->limits.max_body;
-    if (max > 0 && t->req_body.moved > max) {
-        px_proxy_detach(t, 0);
-        t->req_state = PX_TXN_REQ_DONE;
+    if (rc == PX_DECLINED) {
+        px_proxy_detach(t, 0); /* the upstream never sees the end of this request */
         t->close_client = 1;
         px_txn_fail(t, 413, "request body larger than max_body_size");
         return;

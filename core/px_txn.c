@@ -173,7 +173,7 @@ void px_txn_fail(px_txn_t *t, int status, const char *cause)
     px_h1_conn_t *c = t->conn;
     c->txn = NULL;
     px_txn_finish(t);
-    px_h1_conn_close(c);
+    px_h1_conn_abort(c);
 }
 
 /* Expand a redirect location template. */

@@ -16,15 +16,19 @@ void px_h1_body_init(px_h1_body_t *b, px_body_kind_t in, uint64_t content_length
     b->remaining = in == PX_BODY_LENGTH ? content_length : 0;
     px_h1_chunked_init(&b->chunked, 0, 0);
     b->moved = 0;
+    b->limit = 0;
     b->done = in == PX_BODY_NONE || (in == PX_BODY_LENGTH && content_length == 0);
     if (b->done && out == PX_BODY_CHUNKED)
         b->done = 0; /* still owes the last chunk; the first pump writes it */
 }
 
-/* Move n bytes from src to dst, framed as one chunk when the output is chunked. */
-static void px_h1_body_move(px_h1_body_t *b, struct evbuffer *src, struct evbuffer *dst,
-                            size_t n)
+/* Move n bytes from src to dst, framed as one chunk when the output is chunked. Returns -1,
+ * moving nothing, when that would take the body past its limit. */
+static int px_h1_body_move(px_h1_body_t *b, struct evbuffer *src, struct evbuffer *dst,
+                           size_t n)
 {
+    if (b->limit > 0 && n > b->limit - b->moved)
+        return -1;
     if (b->out == PX_BODY_CHUNKED) {
         char line[24];
         int len = snprintf(line, sizeof(line), "%zx\r\n", n);
@@ -35,6 +39,7 @@ static void px_h1_body_move(px_h1_body_t *b, struct evbuffer *src, struct evbuff
         evbuffer_remove_buffer(src, dst, n);
     }
     b->moved += n;
+    return 0;
 }
 
 static px_status_t px_h1_body_finish(px_h1_body_t *b, struct evbuffer *dst)
@@ -64,7 +69,8 @@ px_status_t px_h1_body_pump(px_h1_body_t *b, struct evbuffer *src, struct evbuff
                 n = avail;
             if (n > b->remaining)
                 n = (size_t)b->remaining;
-            px_h1_body_move(b, src, dst, n);
+            if (px_h1_body_move(b, src, dst, n) < 0)
+                return PX_DECLINED;
             b->remaining -= n;
         }
         return px_h1_body_finish(b, dst);
@@ -75,7 +81,8 @@ px_status_t px_h1_body_pump(px_h1_body_t *b, struct evbuffer *src, struct evbuff
             if (avail == 0 || room >= high)
                 return PX_AGAIN;
             size_t n = high - room;
-            px_h1_body_move(b, src, dst, n < avail ? n : avail);
+            if (px_h1_body_move(b, src, dst, n < avail ? n : avail) < 0)
+                return PX_DECLINED;
         }
 
     case PX_BODY_CHUNKED:
@@ -89,7 +96,8 @@ px_status_t px_h1_body_pump(px_h1_body_t *b, struct evbuffer *src, struct evbuff
                     n = avail;
                 if (n > b->chunked.remaining)
                     n = (size_t)b->chunked.remaining;
-                px_h1_body_move(b, src, dst, n);
+                if (px_h1_body_move(b, src, dst, n) < 0)
+                    return PX_DECLINED;
                 px_h1_chunked_data_consumed(&b->chunked, n);
                 continue;
             }

@@ -22,10 +22,12 @@ typedef struct {
     uint64_t remaining;       /* in == LENGTH: bytes still to come */
     px_h1_chunked_t chunked;  /* in == CHUNKED: decoder state */
     uint64_t moved;           /* body bytes moved so far */
+    uint64_t limit;           /* most body bytes allowed to move; 0 = no limit */
     unsigned done : 1;        /* the whole body has moved (and the last chunk is written) */
 } px_h1_body_t;
 
-/* Prepare to move a body of kind `in` (content_length for LENGTH) with output framing `out`. */
+/* Prepare to move a body of kind `in` (content_length for LENGTH) with output framing `out`.
+ * Set b->limit afterwards to cap the body size. */
 void px_h1_body_init(px_h1_body_t *b, px_body_kind_t in, uint64_t content_length,
                      px_body_kind_t out);
 
@@ -33,7 +35,8 @@ void px_h1_body_init(px_h1_body_t *b, px_body_kind_t in, uint64_t content_length
  * Move body bytes from src to dst while dst holds fewer than `high` bytes.
  * PX_OK: the body is complete (bytes after it stay in src). PX_AGAIN: src ran dry or dst is
  * full; call again on more input or when dst drains. PX_ERROR: bad chunked framing; err says
- * why (status 400).
+ * why (status 400). PX_DECLINED: the body is longer than b->limit; nothing past the limit was
+ * moved and the body was not completed in dst.
  */
 px_status_t px_h1_body_pump(px_h1_body_t *b, struct evbuffer *src, struct evbuffer *dst,
                             size_t high, px_h1_error_t *err);

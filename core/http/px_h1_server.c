@@ -163,11 +163,24 @@ static void px_h1_conn_read_head(px_h1_conn_t *c)
     size_t max = (size_t)lim->max_head;
     size_t n = len < max ? len : max;
     const char *buf = (const char *)evbuffer_pullup(in, (ssize_t)n);
+    size_t from = c->scanned;
     size_t head = px_h1_find_head_end(buf, n, &c->scanned);
     px_h1_limits_t plim = {(size_t)lim->max_head, (size_t)lim->max_headers, (size_t)lim->max_uri};
     px_h1_error_t err = {0, NULL, 0};
 
     if (head == 0) {
+        /* A head ending its lines with bare LF never shows CRLF CRLF: refuse it as soon as a
+         * bare LF arrives rather than at the header timeout. Only the new bytes are looked at,
+         * so the check stays linear however the head trickles in. */
+        const char *lf = from < n ? memchr(buf + from, '\n', n - from) : NULL;
+        while (lf != NULL && lf > buf && lf[-1] == '\r')
+            lf = memchr(lf + 1, '\n', (size_t)(buf + n - lf - 1));
+        if (lf != NULL) {
+            err.status = 400;
+            err.reason = "bare LF in request head";
+            px_h1_conn_reject(c, &err);
+            return;
+        }
         if (n < max)
             return; /* wait for more; the header timeout bounds the wait */
         /* Over the limit without an end: let the parser say 414, 431 or 400. */
@@ -244,8 +257,11 @@ static int px_h1_conn_switch_gen(px_h1_conn_t *c)
 static void px_h1_conn_start_closing(px_h1_conn_t *c)
 {
     c->state = PX_CONN_CLOSING;
-    evtimer_del(c->timer);
     bufferevent_set_timeouts(c->bev, NULL, NULL);
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    bufferevent_disable(c->bev, EV_READ);
+    /* Flushing is bounded by send_timeout; lingering by PX_H1_LINGER_MS (see writecb). */
+    px_h1_conn_arm(c, c->lconf->send_timeout_ms);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         px_h1_conn_writecb(c->bev, c);
     /* else writecb continues once the output is flushed */
@@ -280,6 +296,8 @@ void px_h1_conn_txn_done(px_h1_conn_t *c)
 }
 
 void px_h1_conn_close(px_h1_conn_t *c) { px_h1_conn_free(c); }
+
+void px_h1_conn_abort(px_h1_conn_t *c) { px_h1_conn_start_closing(c); }
 
 void px_h1_conn_drain(px_h1_conn_t *c)
 {

@@ -49,6 +49,10 @@ void px_h1_conn_accept(px_worker_t *w, px_wgen_t *wg, size_t listener, int fd,
  * the next request, keep-alive wait, or close, as the txn and connection state say. */
 void px_h1_conn_txn_done(px_h1_conn_t *c);
 
+/* The response in progress cannot be completed: send what is already queued, then close
+ * (never completing the message). The txn must already be detached (c->txn == NULL). */
+void px_h1_conn_abort(px_h1_conn_t *c);
+
 /* Close the connection now, aborting any transaction on it. */
 void px_h1_conn_close(px_h1_conn_t *c);
 
