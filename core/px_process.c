@@ -373,6 +373,7 @@ int px_process_run(const char *file)
     px_process_t p = {0};
     p.file = file;
     p.nworkers = conf->workers;
+    unsigned want = conf->workers; /* conf may be released by a reload before we return */
     p.base = event_base_new();
     p.notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     p.workers = calloc(p.nworkers, sizeof(px_worker_t *));
@@ -413,7 +414,7 @@ int px_process_run(const char *file)
             break;
         }
     }
-    if (p.nworkers == conf->workers)
+    if (p.nworkers == want)
         event_base_dispatch(p.base);
 
     for (unsigned i = 0; i < p.nworkers; i++)
@@ -432,7 +433,7 @@ int px_process_run(const char *file)
     free(p.socks);
     if (p.gen->conf->pid_file != NULL)
         unlink(p.gen->conf->pid_file);
-    int status = p.nworkers == conf->workers ? 0 : 1;
+    int status = p.nworkers == want ? 0 : 1;
     px_gen_release(p.gen);
     free(p.workers);
     px_log_info("exiting");

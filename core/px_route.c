@@ -15,7 +15,12 @@ int px_route_host(px_txn_t *t)
 {
     px_str_t a = t->req.authority;
     size_t end = a.len;
-    if (a.len > 0 && a.data[0] == '[') {
+    if (a.len == 0) {
+        t->host.data = "";
+        t->host.len = 0;
+        return 0; /* HTTP/1.0 without Host: only host-less routes match */
+    }
+    if (a.data[0] == '[') {
         const char *close = memchr(a.data, ']', a.len);
         if (close == NULL)
             return -1;

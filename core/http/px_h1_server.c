@@ -220,8 +220,10 @@ static void px_h1_conn_read_head(px_h1_conn_t *c)
         return;
     }
     /* The parser filled the worker's scratch array; the txn keeps its own copy. */
-    px_header_t *hs = px_pmemdup(t->pool, t->req.headers, t->req.nheaders * sizeof(*hs));
-    if (hs == NULL && t->req.nheaders > 0) {
+    px_header_t *hs = px_palloc(t->pool, t->req.nheaders * sizeof(*hs) + 1);
+    if (hs != NULL)
+        memcpy(hs, t->req.headers, t->req.nheaders * sizeof(*hs));
+    if (hs == NULL) {
         px_txn_free(t);
         px_h1_conn_close(c);
         return;

@@ -1,0 +1,414 @@
+package PxTest::Backend;
+
+=head1 NAME
+
+PxTest::Backend - scriptable upstream servers for pyxis tests
+
+=head1 SYNOPSIS
+
+    # A backend whose behaviour is the subject of the test:
+    my $be = PxTest::Backend->start(sub {
+        my ($c) = @_;                        # one accepted connection, in its own process
+        my $req = $c->read_request or return;
+        $c->write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+        $c->close;                           # truncated: 10 of 100 bytes
+    });
+
+    # A keep-alive backend that answers with a description of what it received:
+    my $echo = PxTest::Backend->echo(name => 'a');
+
+    $be->port;                               # for vars => { BACKEND_x => $be->port }
+    my @seen = $be->requests;                # every complete request it has read so far
+    $be->stop;
+
+=head1 THE BACKEND
+
+C<start($handler, port => 0)> listens on 127.0.0.1 (a free port unless given) and forks a
+server process; the server forks one child per accepted connection and calls
+C<< $handler->($c) >> there, so a handler that sleeps or hangs blocks nobody else. When the
+handler returns the connection is closed. A handler that dies has its message printed to
+stderr. Connection children are bounded by an alarm (PXTEST_BACKEND_TIMEOUT, 120 s).
+
+Methods of the backend object:
+
+=over
+
+=item port
+
+=item requests(all => 0)
+
+Every request read by C<read_request> in any connection, in the order they completed, as
+hashrefs (see C<read_request>) with C<conn> (the connection number, from 1) and C<seq> (the
+request's position on its connection, from 1). With C<< all => 1 >>, requests that ended early
+(the peer closed mid-head or mid-body) are included, marked C<< complete => 0 >>.
+
+=item wait_requests($n, $timeout)
+
+Waits until at least C<$n> complete requests were recorded; returns them (undef on timeout).
+
+=item connections
+
+How many connections the backend has accepted so far.
+
+=item notes / wait_note(qr/.../, $timeout)
+
+Lines that handlers wrote with C<< $c->note($text) >>, in order; C<wait_note> waits until one
+matches and returns it (undef on timeout). A readiness check for things only the handler sees,
+such as "I have closed the connection".
+
+=item stop
+
+Kills the server and all its connection processes.
+
+=back
+
+=head1 THE CONNECTION ($c)
+
+=over
+
+=item read_request(timeout => 10)
+
+Reads one request and returns C<{ method, target, version, headers => [[name, value], ...],
+h => { lc name => values joined with ", " }, body, chunked, trailers => [[name, value], ...],
+raw, seq, conn }>: C<body> is de-chunked for chunked requests and Content-Length-delimited
+otherwise (no body when neither is present); C<raw> is the bytes as received (head and body).
+Returns undef at EOF or after the timeout, recording a partial request if some bytes came.
+
+=item write($bytes), respond($status, $headers, $body)
+
+C<respond> writes a status line, the headers (a flat list, a list of pairs, or a hashref) and
+the body; it adds Content-Length unless the headers hold Content-Length or Transfer-Encoding
+or the status is 1xx, 204 or 304 (with Transfer-Encoding the body is written as given: frame
+it yourself).
+
+=item close, reset, shutdown_write, sleep($seconds), drain_to_eof($timeout), note($text)
+
+C<reset> closes with SO_LINGER {1, 0} so the peer gets a RST. C<drain_to_eof> reads and
+returns everything until the peer closes (bounded). C<id> is the connection number.
+
+=back
+
+=cut
+
+use strict;
+use warnings;
+use Data::Dumper ();
+use Errno qw(EINTR);
+use Fcntl qw(:flock);
+use IO::Select;
+use IO::Socket::IP;
+use POSIX ();
+use Time::HiRes ();
+
+my %running;    # server pid => 1, for the END cleanup
+
+sub start {
+    my ($class, $handler, %o) = @_;
+    my $dir = PxTest::subdir('backend');
+    my $lsock = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => $o{port} // 0,
+        Proto => 'tcp', Listen => 128, ReuseAddr => 1)
+        or die "backend: listen: $@";
+    my $self = bless { dir => $dir, port => $lsock->sockport, owner => $$ }, $class;
+    my $parent = $$;
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        POSIX::setpgid(0, 0);
+        $SIG{$_} = 'DEFAULT' for qw(TERM ALRM CHLD);
+        alarm 0;
+        eval { _serve($lsock, $handler, $dir, $parent); 1 } or print STDERR "backend: $@";
+        POSIX::_exit(0);
+    }
+    POSIX::setpgid($pid, $pid);
+    close $lsock;
+    $self->{pid} = $pid;
+    $running{$pid} = 1;
+    return $self;
+}
+
+sub _serve {
+    my ($lsock, $handler, $dir, $parent) = @_;
+    my $sel = IO::Select->new($lsock);
+    my $n = 0;
+    while (1) {
+        1 while waitpid(-1, POSIX::WNOHANG()) > 0;
+        POSIX::_exit(0) if getppid() != $parent;    # the test is gone
+        next unless $sel->can_read(0.2);
+        my $s = $lsock->accept or next;
+        $n++;
+        _append("$dir/conns", "$n\n");
+        my $kid = fork;
+        if (!defined $kid) { close $s; next }
+        if (!$kid) {
+            close $lsock;
+            alarm($ENV{PXTEST_BACKEND_TIMEOUT} || 120);
+            my $c = PxTest::Backend::Conn->_new($s, $n, $dir);
+            eval { $handler->($c); 1 } or print STDERR "backend handler (conn $n) died: $@";
+            $c->close;
+            POSIX::_exit(0);
+        }
+        close $s;
+    }
+}
+
+sub _append {
+    my ($file, $line) = @_;
+    open my $f, '>>', $file or die "open $file: $!";
+    flock $f, LOCK_EX;
+    syswrite $f, $line;
+    close $f;
+}
+
+sub _lines {
+    my ($file) = @_;
+    open my $f, '<', $file or return ();
+    flock $f, LOCK_SH;
+    my @l = <$f>;
+    chomp @l;
+    return @l;
+}
+
+sub port { $_[0]{port} }
+sub dir { $_[0]{dir} }
+
+sub requests {
+    my ($self, %o) = @_;
+    my @r;
+    for my $line (_lines("$self->{dir}/requests")) {
+        my $r = eval $line;    ## no critic (the file is written by Data::Dumper below)
+        die "backend: bad request record: $@" unless $r;
+        push @r, $r if $o{all} || $r->{complete};
+    }
+    return @r;
+}
+
+sub wait_requests {
+    my ($self, $n, $timeout) = @_;
+    my @r;
+    PxTest::wait_until(sub { (@r = $self->requests) >= $n }, timeout => $timeout) or return;
+    return @r;
+}
+
+sub connections { return scalar(() = _lines("$_[0]{dir}/conns")) }
+
+sub notes { return _lines("$_[0]{dir}/notes") }
+
+sub wait_note {
+    my ($self, $re, $timeout) = @_;
+    my ($hit) = (undef);
+    PxTest::wait_until(sub { ($hit) = grep { $_ =~ $re } $self->notes; defined $hit },
+        timeout => $timeout);
+    return $hit;
+}
+
+sub stop {
+    my ($self) = @_;
+    my $pid = delete $self->{pid} or return;
+    delete $running{$pid};
+    kill('KILL', -$pid) or kill('KILL', $pid);
+    waitpid $pid, 0;
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    $self->stop if $$ == $self->{owner};
+}
+
+sub _stop_all {
+    for my $pid (keys %running) {
+        kill('KILL', -$pid) or kill('KILL', $pid);
+        waitpid $pid, 0;
+    }
+    %running = ();
+}
+
+=head2 echo(name => 'a')
+
+A keep-alive backend answering every request with 200, C<x-backend: NAME>,
+C<x-conn-seq: N> (the request's position on its upstream connection, from 1) and
+C<x-conn-id: N> (the connection number), and a text body describing what it received: the
+request line, each header as C<name: value> in received order, an empty line, then the body
+bytes (C<parse_echo> in PxTest reads it back). HEAD gets the same head with no body. It closes
+after a request with C<Connection: close>.
+
+=cut
+
+sub echo {
+    my ($class, %o) = @_;
+    my $name = $o{name} // 'echo';
+    return $class->start(sub {
+        my ($c) = @_;
+        while (my $r = $c->read_request) {
+            my $body = "$r->{method} $r->{target} $r->{version}\n"
+                . join('', map {"$_->[0]: $_->[1]\n"} @{$r->{headers}}) . "\n" . $r->{body};
+            my @h = ('x-backend' => $name, 'x-conn-seq' => $r->{seq}, 'x-conn-id' => $c->id,
+                'content-type' => 'text/plain');
+            if ($r->{method} eq 'HEAD') {
+                $c->respond(200, [@h, 'content-length' => length $body], '');
+            } else {
+                $c->respond(200, \@h, $body);
+            }
+            last if ($r->{h}{connection} // '') =~ /\bclose\b/i;
+        }
+    }, %o);
+}
+
+package PxTest::Backend::Conn;
+
+use strict;
+use warnings;
+use Errno qw(EAGAIN EINTR ECONNRESET);
+use IO::Select;
+use Socket qw(SOL_SOCKET SO_LINGER SHUT_WR);
+use Time::HiRes ();
+
+my %REASON = (100 => 'Continue', 200 => 'OK', 201 => 'Created', 204 => 'No Content',
+    301 => 'Moved Permanently', 302 => 'Found', 304 => 'Not Modified', 400 => 'Bad Request',
+    404 => 'Not Found', 500 => 'Internal Server Error', 502 => 'Bad Gateway',
+    503 => 'Service Unavailable');
+
+sub _new {
+    my ($class, $sock, $id, $dir) = @_;
+    $sock->autoflush(1);
+    return bless { sock => $sock, id => $id, dir => $dir, buf => '', seq => 0, eof => 0 }, $class;
+}
+
+sub id { $_[0]{id} }
+
+# _fill($deadline): reads more into buf; returns bytes read, 0 at EOF/error/timeout.
+sub _fill {
+    my ($self, $deadline) = @_;
+    return 0 if $self->{eof} || !$self->{sock};
+    while (1) {
+        my $left = $deadline - Time::HiRes::time();
+        return 0 if $left <= 0;
+        next unless IO::Select->new($self->{sock})->can_read($left);
+        my $n = sysread($self->{sock}, my $b, 65536);
+        next if !defined $n && ($! == EINTR || $! == EAGAIN);
+        if (!$n) { $self->{eof} = 1; return 0 }
+        $self->{buf} .= $b;
+        return $n;
+    }
+}
+
+sub _record {
+    my ($self, $r) = @_;
+    local $Data::Dumper::Indent = 0;
+    local $Data::Dumper::Terse = 1;
+    local $Data::Dumper::Useqq = 1;
+    local $Data::Dumper::Sortkeys = 1;
+    PxTest::Backend::_append("$self->{dir}/requests", Data::Dumper::Dumper($r) . "\n");
+}
+
+sub read_request {
+    my ($self, %o) = @_;
+    my $deadline = Time::HiRes::time() + ($o{timeout} // $PxTest::DEFAULT_TIMEOUT);
+    my $he;
+    while (($he = index($self->{buf}, "\r\n\r\n")) < 0) {
+        next if $self->_fill($deadline);
+        $self->_record({ complete => 0, raw => $self->{buf}, conn => $self->{id} })
+            if length $self->{buf};
+        $self->{buf} = '';
+        return undef;
+    }
+    my $head = substr($self->{buf}, 0, $he + 4, '');
+    my %r = (raw => $head, headers => [], h => {}, body => '', chunked => 0, trailers => [],
+        conn => $self->{id}, complete => 0);
+    my ($rl, @lines) = split /\r\n/, substr($head, 0, $he);
+    @r{qw(method target version)} = split / /, $rl, 3;
+    for (@lines) {
+        my ($n, $v) = /\A([^:]+):[ \t]*(.*?)[ \t]*\z/s or next;
+        push @{$r{headers}}, [$n, $v];
+        $r{h}{lc $n} = exists $r{h}{lc $n} ? "$r{h}{lc $n}, $v" : $v;
+    }
+    if (($r{h}{'transfer-encoding'} // '') =~ /chunked\s*\z/i) {
+        $r{chunked} = 1;
+        while (1) {
+            my ($body, $used, $complete, $trailers) = PxTest::dechunk($self->{buf});
+            if ($complete) {
+                $r{raw} .= substr($self->{buf}, 0, $used, '');
+                @r{qw(body trailers)} = ($body, $trailers);
+                last;
+            }
+            next if $self->_fill($deadline);
+            $r{raw} .= $self->{buf};
+            $self->{buf} = '';
+            $self->_record(\%r);
+            return undef;
+        }
+    } elsif (defined(my $cl = $r{h}{'content-length'})) {
+        while (length($self->{buf}) < $cl) {
+            next if $self->_fill($deadline);
+            $r{raw} .= $self->{buf};
+            $self->{buf} = '';
+            $self->_record(\%r);
+            return undef;
+        }
+        $r{body} = substr($self->{buf}, 0, $cl, '');
+        $r{raw} .= $r{body};
+    }
+    $r{complete} = 1;
+    $r{seq} = ++$self->{seq};
+    $self->_record(\%r);
+    return \%r;
+}
+
+sub write {
+    my ($self, $bytes) = @_;
+    return 0 unless $self->{sock};
+    my $off = 0;
+    while ($off < length $bytes) {
+        my $n = syswrite($self->{sock}, $bytes, length($bytes) - $off, $off);
+        if (!defined $n) {
+            next if $! == EINTR || $! == EAGAIN;
+            return 0;
+        }
+        $off += $n;
+    }
+    return 1;
+}
+
+sub respond {
+    my ($self, $status, $headers, $body) = @_;
+    $body //= '';
+    my $pairs = PxTest::_pairs($headers);
+    my %have = map { lc($_->[0]) => 1 } @$pairs;
+    push @$pairs, ['Content-Length', length $body]
+        unless $have{'content-length'} || $have{'transfer-encoding'}
+        || $status < 200 || $status == 204 || $status == 304;
+    my $reason = $REASON{$status} // 'Status';
+    return $self->write("HTTP/1.1 $status $reason\r\n"
+        . join('', map {"$_->[0]: $_->[1]\r\n"} @$pairs) . "\r\n" . $body);
+}
+
+sub close {
+    my ($self) = @_;
+    close $self->{sock} if $self->{sock};
+    $self->{sock} = undef;
+}
+
+sub reset {
+    my ($self) = @_;
+    return unless $self->{sock};
+    setsockopt($self->{sock}, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0));
+    $self->close;
+}
+
+sub shutdown_write { shutdown($_[0]{sock}, SHUT_WR) if $_[0]{sock} }
+
+sub sleep { Time::HiRes::sleep($_[1]) }
+
+sub drain_to_eof {
+    my ($self, $timeout) = @_;
+    my $deadline = Time::HiRes::time() + ($timeout // $PxTest::DEFAULT_TIMEOUT);
+    1 while $self->_fill($deadline);
+    my $all = $self->{buf};
+    $self->{buf} = '';
+    return $all;
+}
+
+sub note {
+    my ($self, $text) = @_;
+    PxTest::Backend::_append("$self->{dir}/notes", "$text\n");
+}
+
+1;
