@@ -149,11 +149,14 @@ void px_txn_local_reply(px_txn_t *t, int status, const char *cause)
     if (status == 400 || status == 408 || status == 413 || status == 414 || status == 431 ||
         status == 501 || status == 505)
         t->close_client = 1;
-    if (status >= 500) {
-        px_log_error("%s %s: %d: %s%s%s%s", t->route ? t->route->name : t->listener->name,
-                     t->conn->peer_text, status, cause ? cause : px_http_reason(status),
-                     t->endpoint ? " (endpoint " : "", t->endpoint ? t->endpoint->addr.text : "",
-                     t->endpoint ? ")" : "");
+    /* One log line per local error reply: who (route or listener, client), what, why, where.
+     * Never the target or header values: they may carry credentials. */
+    if (status >= 400) {
+        px_log(status >= 500 ? PX_LOG_ERROR : PX_LOG_INFO, "%s %s: %d %s: %s%s%s%s",
+               t->route ? t->route->name : t->listener->name, t->conn->peer_text, status,
+               px_http_reason(status), cause ? cause : px_http_reason(status),
+               t->endpoint ? " (endpoint " : "", t->endpoint ? t->endpoint->addr.text : "",
+               t->endpoint ? ")" : "");
     }
     px_txn_reply(t, status, &text_plain, 1, body, (size_t)n);
 }
@@ -240,7 +243,7 @@ void px_txn_start(px_txn_t *t)
     }
     t->route = px_route_match(t);
     if (t->route == NULL) {
-        px_txn_local_reply(t, 404, NULL);
+        px_txn_local_reply(t, 404, "no route matched");
         return;
     }
     switch (t->route->action) {

@@ -17,6 +17,7 @@ void px_h1_body_init(px_h1_body_t *b, px_body_kind_t in, uint64_t content_length
     px_h1_chunked_init(&b->chunked, 0, 0);
     b->moved = 0;
     b->limit = 0;
+    b->last_written = 0;
     b->done = in == PX_BODY_NONE || (in == PX_BODY_LENGTH && content_length == 0);
     if (b->done && out == PX_BODY_CHUNKED)
         b->done = 0; /* still owes the last chunk; the first pump writes it */
@@ -44,7 +45,7 @@ static int px_h1_body_move(px_h1_body_t *b, struct evbuffer *src, struct evbuffe
 
 static px_status_t px_h1_body_finish(px_h1_body_t *b, struct evbuffer *dst)
 {
-    if (b->out == PX_BODY_CHUNKED)
+    if (b->out == PX_BODY_CHUNKED && !b->last_written)
         evbuffer_add(dst, "0\r\n\r\n", 5);
     b->done = 1;
     return PX_OK;
@@ -105,11 +106,20 @@ px_status_t px_h1_body_pump(px_h1_body_t *b, struct evbuffer *src, struct evbuff
             struct evbuffer_iovec vec;
             if (evbuffer_peek(src, -1, NULL, &vec, 1) < 1 || vec.iov_len == 0)
                 return PX_AGAIN;
-            size_t consumed = 0;
+            size_t consumed = 0, trailer_before = b->chunked.trailer_bytes;
             px_h1_chunk_rc_t rc =
                 px_h1_chunked_feed(&b->chunked, vec.iov_base, vec.iov_len, &consumed, err);
             if (rc == PX_H1_CHUNK_ERROR)
                 return PX_ERROR;
+            /* The trailer bytes of this call (final CRLF included) end the consumed bytes. */
+            size_t trailer = b->chunked.trailer_bytes - trailer_before;
+            if (trailer > 0 && b->out == PX_BODY_CHUNKED) {
+                if (!b->last_written) {
+                    evbuffer_add(dst, "0\r\n", 3);
+                    b->last_written = 1;
+                }
+                evbuffer_add(dst, (const char *)vec.iov_base + consumed - trailer, trailer);
+            }
             evbuffer_drain(src, consumed);
             if (rc == PX_H1_CHUNK_DONE)
                 return px_h1_body_finish(b, dst);

@@ -24,6 +24,7 @@ typedef struct {
     uint64_t moved;           /* body bytes moved so far */
     uint64_t limit;           /* most body bytes allowed to move; 0 = no limit */
     unsigned done : 1;        /* the whole body has moved (and the last chunk is written) */
+    unsigned last_written : 1; /* out == CHUNKED: "0\r\n" is written, trailers follow */
 } px_h1_body_t;
 
 /* Prepare to move a body of kind `in` (content_length for LENGTH) with output framing `out`.

@@ -126,8 +126,6 @@ static void px_h1_conn_reject(px_h1_conn_t *c, const px_h1_error_t *err)
     c->txn = t;
     c->state = PX_CONN_TXN;
     evtimer_del(c->timer);
-    px_log_info("%s: %s:%u: rejected request: %s (%d)", c->lconf->name, c->peer_text,
-                c->peer_port, err->reason, err->status);
     t->req_state = PX_TXN_REQ_DONE;
     t->close_client = 1;
     px_txn_local_reply(t, err->status, err->reason);
@@ -368,10 +366,16 @@ static void px_h1_conn_eventcb(struct bufferevent *bev, short what, void *arg)
         c->peer_eof = 1;
         switch (c->state) {
         case PX_CONN_TXN:
-            /* A client may half-close after its request: finish the response unless the
-             * request itself is cut short. */
+            /* A client that closes before any response byte is gone as far as pyxis can
+             * tell (a half-close looks the same until a write fails): stop the exchange so
+             * the upstream is not kept busy for nobody. Once the response streams, a client
+             * that is really gone shows up as a write error. */
             if (c->txn->req_state == PX_TXN_REQ_BODY) {
                 px_txn_client_gone(c->txn, "client closed the connection during the body");
+                return;
+            }
+            if (c->txn->resp_state == PX_TXN_RESP_NONE) {
+                px_txn_client_gone(c->txn, "client closed the connection before the response");
                 return;
             }
             bufferevent_disable(bev, EV_READ);
