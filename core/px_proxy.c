@@ -300,8 +300,11 @@ static void px_proxy_route_timeout(evutil_socket_t fd, short what, void *arg)
 void px_proxy_start(px_txn_t *t)
 {
     if (t->route->timeout_ms > 0) {
-        t->timer = evtimer_new(t->worker->base, px_proxy_route_timeout, t);
-        if (t->timer == NULL) {
+        /* From the pool, not evtimer_new(): no malloc per request. px_txn_free() deletes it. */
+        t->timer = px_palloc(t->pool, event_get_struct_event_size());
+        if (t->timer == NULL ||
+            event_assign(t->timer, t->worker->base, -1, 0, px_proxy_route_timeout, t) < 0) {
+            t->timer = NULL;
             px_txn_local_reply(t, 500, "out of memory");
             return;
         }

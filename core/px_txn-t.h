@@ -59,7 +59,7 @@ typedef struct px_txn_s {
     const px_conf_endpoint_t *endpoint; /* last endpoint tried, for logs */
     struct px_upool_s *uconn_pool_tried; /* its pool: a retry prefers another endpoint */
     unsigned attempts;
-    struct event *timer;               /* route total timeout */
+    struct event *timer;               /* route total timeout (pool memory, event_assign) */
     struct timespec start;
 
     const char *error;                 /* cause of a local error reply, for the log */

@@ -85,7 +85,7 @@ void px_txn_free(px_txn_t *t)
     if (t->uconn != NULL)
         px_proxy_detach(t, 0);
     if (t->timer != NULL)
-        event_free(t->timer);
+        event_del(t->timer); /* the event itself is pool memory */
     px_worker_wgen_put(t->worker, t->wgen);
     px_pool_destroy(t->pool);
 }
