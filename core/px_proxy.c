@@ -364,6 +364,7 @@ static void px_proxy_send(px_txn_t *t)
     const px_h1_request_t *r = &t->req;
     px_h1_body_init(&t->req_body, r->body, r->content_length, r->body);
     t->req_body.limit = t->listener->limits.max_body;
+    t->req_body.chunked.max_trailers = (size_t)t->listener->limits.max_head;
     if ((r->flags & PX_H1_EXPECT_CONTINUE) && r->body != PX_BODY_NONE && !t->continue_sent) {
         evbuffer_add(px_client_out(t), "HTTP/1.1 100 Continue\r\n\r\n", 25);
         t->continue_sent = 1;
@@ -467,6 +468,7 @@ static int px_proxy_write_response_head(px_txn_t *t, const px_h1_response_t *res
         evbuffer_add(out, "Connection: keep-alive\r\n", 24);
     evbuffer_add(out, "\r\n", 2);
     px_h1_body_init(&t->resp_body, in, resp->content_length, fout);
+    t->resp_body.chunked.max_trailers = (size_t)t->listener->limits.max_head;
     return 0;
 }
 

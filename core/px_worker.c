@@ -314,6 +314,9 @@ px_worker_t *px_worker_start(unsigned id, px_gen_t *gen, int main_notify_fd)
     struct event_config *cfg = event_config_new();
     if (cfg != NULL) {
         event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+        /* Coalesce epoll_ctl calls for one fd within a loop iteration: a request disables and
+         * re-enables reading on its client within one callback, which then costs nothing. */
+        event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
         w->base = event_base_new_with_config(cfg);
         event_config_free(cfg);
     }
