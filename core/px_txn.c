@@ -333,8 +333,9 @@ static void px_txn_access_log(px_txn_t *t)
 {
     int fd = t->wgen->gen->access_fds[t->conn->listener];
     const px_conf_access_log_t *al = &t->listener->access_log;
-    if (fd < 0 || al->format == PX_ACCESS_LOG_OFF || t->req.method.len == 0)
+    if (fd < 0 || al->format == PX_ACCESS_LOG_OFF)
         return;
+    int parsed = t->req.method.len > 0; /* else rejected before its head was understood */
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     double secs = (double)(now.tv_sec - t->start.tv_sec) +
@@ -359,10 +360,11 @@ static void px_txn_access_log(px_txn_t *t)
         px_txn_log_escape(out, r->target.data, r->target.len, 1);
         evbuffer_add(out, "\",\"host\":\"", 10);
         px_txn_log_escape(out, r->authority.data, r->authority.len, 1);
-        evbuffer_add_printf(out, "\",\"protocol\":\"HTTP/1.%d\",\"status\":%d,\"bytes_sent\":%llu,"
+        evbuffer_add_printf(out, "\",\"protocol\":\"%s\",\"status\":%d,\"bytes_sent\":%llu,"
                             "\"duration\":%.3f,\"route\":\"%s\",\"upstream\":\"%s\","
                             "\"endpoint\":\"%s\",\"attempts\":%u,\"request_id\":\"%u-%llu\","
-                            "\"user_agent\":\"", r->version == 10 ? 0 : 1, t->status,
+                            "\"user_agent\":\"",
+                            !parsed ? "" : r->version == 10 ? "HTTP/1.0" : "HTTP/1.1", t->status,
                             (unsigned long long)t->resp_body.moved, secs,
                             t->route ? t->route->name : "",
                             t->route && t->route->upstream ? t->route->upstream->name : "",
@@ -376,10 +378,15 @@ static void px_txn_access_log(px_txn_t *t)
         localtime_r(&wall, &tm);
         strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S %z", &tm);
         evbuffer_add_printf(out, "%s - - [%s] \"", t->conn->peer_text, when);
-        px_txn_log_escape(out, r->method.data, r->method.len, 0);
-        evbuffer_add(out, " ", 1);
-        px_txn_log_escape(out, r->target.data, r->target.len, 0);
-        evbuffer_add_printf(out, " HTTP/1.%d\" %d %llu \"", r->version == 10 ? 0 : 1, t->status,
+        if (parsed) {
+            px_txn_log_escape(out, r->method.data, r->method.len, 0);
+            evbuffer_add(out, " ", 1);
+            px_txn_log_escape(out, r->target.data, r->target.len, 0);
+            evbuffer_add_printf(out, " HTTP/1.%d", r->version == 10 ? 0 : 1);
+        } else {
+            evbuffer_add(out, "-", 1);
+        }
+        evbuffer_add_printf(out, "\" %d %llu \"", t->status,
                             (unsigned long long)t->resp_body.moved);
         px_txn_log_escape(out, ref.len ? ref.data : "-", ref.len ? ref.len : 1, 0);
         evbuffer_add(out, "\" \"", 3);
