@@ -23,7 +23,8 @@ PxTest::Backend - scriptable upstream servers for pyxis tests
 
 =head1 THE BACKEND
 
-C<start($handler, port => 0)> listens on 127.0.0.1 (a free port unless given) and forks a
+C<start($handler, port => 0, host => '127.0.0.1')> listens on HOST (127.0.0.1 unless given,
+e.g. C<< host => '::1' >>) at PORT (a free port unless given) and forks a
 server process; the server forks one child per accepted connection and calls
 C<< $handler->($c) >> there, so a handler that sleeps or hangs blocks nobody else. When the
 handler returns the connection is closed. A handler that dies has its message printed to
@@ -74,6 +75,14 @@ raw, seq, conn }>: C<body> is de-chunked for chunked requests and Content-Length
 otherwise (no body when neither is present); C<raw> is the bytes as received (head and body).
 Returns undef at EOF or after the timeout, recording a partial request if some bytes came.
 
+=item read_head(timeout => 10) / read_body($r, $sink, timeout => 10)
+
+For bodies too large to hold in memory: C<read_head> reads one request head and returns it like
+C<read_request> (with C<chunked> set, C<body> empty) but leaves the body unread; C<read_body>
+then passes the body (Content-Length or de-chunked) to C<< $sink->($bytes) >> piece by piece and
+returns its length, or undef if the connection ended or went idle for C<timeout> first. These
+requests are not recorded in C<requests>.
+
 =item write($bytes), respond($status, $headers, $body)
 
 C<respond> writes a status line, the headers (a flat list, a list of pairs, or a hashref) and
@@ -105,8 +114,8 @@ my %running;    # server pid => 1, for the END cleanup
 sub start {
     my ($class, $handler, %o) = @_;
     my $dir = PxTest::subdir('backend');
-    my $lsock = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => $o{port} // 0,
-        Proto => 'tcp', Listen => 128, ReuseAddr => 1)
+    my $lsock = IO::Socket::IP->new(LocalHost => $o{host} // '127.0.0.1',
+        LocalPort => $o{port} // 0, Proto => 'tcp', Listen => 128, ReuseAddr => 1)
         or die "backend: listen: $@";
     my $self = bless { dir => $dir, port => $lsock->sockport, owner => $$ }, $class;
     my $parent = $$;
@@ -210,6 +219,7 @@ sub stop {
 
 sub DESTROY {
     my ($self) = @_;
+    local $?;    # at global destruction, stop's waitpid must not change the exit status
     $self->stop if $$ == $self->{owner};
 }
 
@@ -350,6 +360,61 @@ sub read_request {
     $r{seq} = ++$self->{seq};
     $self->_record(\%r);
     return \%r;
+}
+
+sub read_head {
+    my ($self, %o) = @_;
+    my $deadline = Time::HiRes::time() + ($o{timeout} // $PxTest::DEFAULT_TIMEOUT);
+    my $he;
+    while (($he = index($self->{buf}, "\r\n\r\n")) < 0) {
+        return undef unless $self->_fill($deadline);
+    }
+    my $head = substr($self->{buf}, 0, $he + 4, '');
+    my %r = (raw => $head, headers => [], h => {}, body => '', conn => $self->{id});
+    my ($rl, @lines) = split /\r\n/, substr($head, 0, $he);
+    @r{qw(method target version)} = split / /, $rl, 3;
+    for (@lines) {
+        my ($n, $v) = /\A([^:]+):[ \t]*(.*?)[ \t]*\z/s or next;
+        push @{$r{headers}}, [$n, $v];
+        $r{h}{lc $n} = exists $r{h}{lc $n} ? "$r{h}{lc $n}, $v" : $v;
+    }
+    $r{chunked} = ($r{h}{'transfer-encoding'} // '') =~ /chunked\s*\z/i ? 1 : 0;
+    return \%r;
+}
+
+sub read_body {
+    my ($self, $r, $sink, %o) = @_;
+    my $idle = $o{timeout} // $PxTest::DEFAULT_TIMEOUT;
+    my $more = sub { $self->_fill(Time::HiRes::time() + $idle) };
+    my $total = 0;
+    my $pass = sub {    # up to $_[0] bytes of data from the buffer to the sink
+        return 0 unless length $self->{buf} || $more->();
+        my $n = length $self->{buf} < $_[0] ? length $self->{buf} : $_[0];
+        $sink->(substr($self->{buf}, 0, $n, ''));
+        $total += $n;
+        return $n;
+    };
+    my $line = sub {    # the next CRLF-terminated line, without the CRLF
+        my $eol;
+        while (($eol = index($self->{buf}, "\r\n")) < 0) { return undef unless $more->() }
+        my $l = substr($self->{buf}, 0, $eol + 2, '');
+        return substr($l, 0, $eol);
+    };
+    if (!$r->{chunked}) {
+        my $left = $r->{h}{'content-length'} // 0;
+        while ($left > 0) { my $n = $pass->($left) or return undef; $left -= $n }
+        return $total;
+    }
+    while (1) {
+        my $sl = $line->() // return undef;
+        $sl =~ /\A([0-9a-fA-F]+)/ or return undef;
+        my $size = hex $1;
+        if ($size == 0) {
+            while (1) { my $t = $line->() // return undef; return $total if $t eq '' }
+        }
+        while ($size > 0) { my $n = $pass->($size) or return undef; $size -= $n }
+        ($line->() // 'x') eq '' or return undef;
+    }
 }
 
 sub write {

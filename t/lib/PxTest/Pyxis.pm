@@ -77,6 +77,13 @@ A test assertion: the log holds no AddressSanitizer/LeakSanitizer/UBSan report.
 
 The exit status once pyxis has exited (undef while it runs).
 
+=item wait_exit($timeout)
+
+Waits (bounded; default as for C<start>) for pyxis to exit on its own, without signalling it;
+returns the exit status, or undef if it is still running. For tests of how pyxis stops (after
+C<< signal('TERM') >>); C<stop> afterwards only returns the status (and runs the sanitizer check
+under PYXIS_ASAN).
+
 =back
 
 =cut
@@ -221,6 +228,11 @@ sub _wait_exit {
         delete $live{$self->{pid}};
     }
     return $self->{exit_status};
+}
+
+sub wait_exit {
+    my ($self, $timeout) = @_;
+    return $self->_wait_exit($timeout // $self->{timeout});
 }
 
 sub port {
