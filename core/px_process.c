@@ -425,11 +425,9 @@ int px_process_run(const char *file)
     event_free(p.drain_timer);
     event_base_free(p.base);
     close(p.notify_fd);
-    for (size_t i = 0; i < p.nsocks; i++) {
-        for (unsigned w = 0; p.socks[i].fds != NULL && w < p.gen->nworkers; w++)
-            close(p.socks[i].fds[w]);
+    /* Each worker closed its own listening sockets; only the table is left. */
+    for (size_t i = 0; i < p.nsocks; i++)
         free(p.socks[i].fds);
-    }
     free(p.socks);
     if (p.gen->conf->pid_file != NULL)
         unlink(p.gen->conf->pid_file);

@@ -264,6 +264,19 @@ static int px_proxy_write_request_head(px_txn_t *t)
     return evbuffer_commit_space(out, &vec, 1);
 }
 
+/* "what: detail" in the txn pool, for a cause that must say more than a constant can. */
+static const char *px_proxy_cause(px_txn_t *t, const char *what, const char *detail)
+{
+    size_t a = strlen(what), b = strlen(detail);
+    char *p = px_pnalloc(t->pool, a + 2 + b + 1);
+    if (p == NULL)
+        return what;
+    memcpy(p, what, a);
+    memcpy(p + a, ": ", 2);
+    memcpy(p + a + 2, detail, b + 1);
+    return p;
+}
+
 /* ---- attaching, retrying, detaching -------------------------------------------------------- */
 
 static void px_proxy_send(px_txn_t *t);
@@ -501,10 +514,10 @@ static int px_proxy_read_response_head(px_txn_t *t)
         if (copy == NULL ||
             px_h1_parse_response(copy, head, &resp, t->worker->scratch, t->worker->scratch_cap,
                                  &lim, &err) != PX_H1_DONE) {
-            px_log_error("%s: invalid response from %s: %s", t->route->name,
-                         t->endpoint->addr.text, err.reason ? err.reason : "unparsable head");
             uc->resp_bytes = 1; /* not retryable: the upstream did answer */
-            px_proxy_upstream_failed(t, 502, "invalid upstream response");
+            px_proxy_upstream_failed(t, 502, px_proxy_cause(t, "invalid upstream response",
+                                                            err.reason ? err.reason
+                                                                       : "unparsable head"));
             return -1;
         }
         if (resp.status < 200) {
@@ -597,12 +610,12 @@ void px_proxy_upstream_event(px_txn_t *t, short what)
     }
     if (uc->state == PX_UCONN_CONNECTING) {
         int timeout = (what & BEV_EVENT_TIMEOUT) != 0;
-        px_log_error("%s: cannot connect to %s: %s", t->route->name, t->endpoint->addr.text,
-                     timeout ? "connect timeout"
-                             : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        const char *cause =
+            timeout ? "upstream connect timeout"
+                    : px_proxy_cause(t, "cannot connect to upstream",
+                                     evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
         px_proxy_detach(t, 0);
-        px_txn_fail(t, timeout ? 504 : 502, timeout ? "upstream connect timeout"
-                                                    : "upstream connection failed");
+        px_txn_fail(t, timeout ? 504 : 502, cause);
         return;
     }
     if (what & BEV_EVENT_TIMEOUT) {
@@ -629,11 +642,10 @@ void px_proxy_upstream_event(px_txn_t *t, short what)
     /* BEV_EVENT_ERROR: reset or other socket error. */
     const char *cause = evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
     if (!uc->head_done) {
-        px_log_error("%s: upstream %s failed before responding: %s", t->route->name,
-                     t->endpoint->addr.text, cause);
-        px_proxy_upstream_failed(t, 502, "upstream connection reset");
+        px_proxy_upstream_failed(t, 502, px_proxy_cause(t, "upstream failed before responding",
+                                                        cause));
         return;
     }
     px_proxy_detach(t, 0);
-    px_txn_fail(t, 502, "upstream connection reset during the body");
+    px_txn_fail(t, 502, px_proxy_cause(t, "upstream failed during the body", cause));
 }

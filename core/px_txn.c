@@ -236,6 +236,10 @@ void px_txn_start(px_txn_t *t)
      * 1.0 closes unless it asked for keep-alive. */
     if ((r->flags & PX_H1_CONN_CLOSE) || (r->version == 10 && !(r->flags & PX_H1_CONN_KEEPALIVE)))
         t->close_client = 1;
+    /* The last request pyxis will take on this connection says so (RFC 9112 section 9.6). */
+    uint64_t max = t->listener->max_requests_per_conn;
+    if ((max > 0 && t->conn->requests >= max) || t->listener->keepalive_timeout_ms == 0)
+        t->close_client = 1;
     uint64_t max_body = t->listener->limits.max_body;
     if (max_body > 0 && r->body == PX_BODY_LENGTH && r->content_length > max_body) {
         px_txn_local_reply(t, 413, "request body larger than max_body_size");

@@ -84,6 +84,7 @@ struct px_worker_s {
     px_link_t conns;          /* every downstream connection of this worker */
     unsigned nconns;
     int draining;
+    int listen_closed;        /* this worker closed its listening sockets (drain or exit) */
 
     time_t date_sec;          /* cached IMF-fixdate for Date headers */
     char date[40];

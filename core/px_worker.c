@@ -231,6 +231,18 @@ const char *px_worker_date(px_worker_t *w)
     return w->date;
 }
 
+/* Close this worker's listening sockets of the current generation: the kernel then refuses
+ * (or, with other workers still listening, spreads elsewhere) new connections at once. */
+static void px_worker_close_listen_fds(px_worker_t *w)
+{
+    if (w->listen_closed || w->cur == NULL)
+        return;
+    const px_gen_t *gen = w->cur->gen;
+    for (size_t i = 0; i < gen->conf->nlisteners; i++)
+        close(gen->listen_fds[i * gen->nworkers + w->id]);
+    w->listen_closed = 1;
+}
+
 static void px_worker_drain(px_worker_t *w)
 {
     if (w->draining)
@@ -238,6 +250,7 @@ static void px_worker_drain(px_worker_t *w)
     w->draining = 1;
     if (w->cur != NULL) {
         px_worker_free_listeners(w->cur);
+        px_worker_close_listen_fds(w);
         px_upstream_close_idle(w->cur);
     }
     for (px_link_t *l = w->conns.next, *next; l != &w->conns; l = next) {
@@ -270,8 +283,11 @@ static void px_worker_cleanup(px_worker_t *w)
     w->draining = 1;
     while (w->conns.next != &w->conns)
         px_h1_conn_close((px_h1_conn_t *)w->conns.next);
-    if (w->cur != NULL)
+    if (w->cur != NULL) {
+        px_worker_free_listeners(w->cur);
+        px_worker_close_listen_fds(w);
         px_wgen_free(w->cur);
+    }
     while (w->old != NULL) {
         px_wgen_t *next = w->old->next_old;
         px_wgen_free(w->old);

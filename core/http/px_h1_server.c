@@ -131,6 +131,26 @@ static void px_h1_conn_reject(px_h1_conn_t *c, const px_h1_error_t *err)
     px_txn_local_reply(t, err->status, err->reason);
 }
 
+/* Between requests: move to the worker's current generation if it changed. Returns 0 when the
+ * connection may go on, -1 when its listener no longer exists (the caller closes). */
+static int px_h1_conn_switch_gen(px_h1_conn_t *c)
+{
+    px_wgen_t *cur = c->worker->cur;
+    if (cur == c->wgen)
+        return 0;
+    long idx = px_worker_find_listener(cur, &c->lconf->listen);
+    if (idx < 0)
+        return -1;
+    px_wgen_t *old = c->wgen;
+    c->wgen = cur;
+    cur->active++;
+    c->listener = (size_t)idx;
+    c->lconf = &cur->gen->conf->listeners[idx];
+    bufferevent_setwatermark(c->bev, EV_READ, 0, c->lconf->limits.max_head + PX_H1_PIPELINE_SLACK);
+    px_worker_wgen_put(c->worker, old);
+    return 0;
+}
+
 /* Try to read a request head from the input buffer and start its transaction. */
 static void px_h1_conn_read_head(px_h1_conn_t *c)
 {
@@ -193,6 +213,11 @@ static void px_h1_conn_read_head(px_h1_conn_t *c)
         return;
     }
 
+    /* A new request: it runs on the newest configuration generation. */
+    if (px_h1_conn_switch_gen(c) < 0) {
+        px_h1_conn_close(c); /* its listener is gone */
+        return;
+    }
     px_txn_t *t = px_txn_create(c);
     if (t == NULL) {
         px_h1_conn_close(c);
@@ -234,26 +259,6 @@ static void px_h1_conn_read_head(px_h1_conn_t *c)
     px_txn_start(t);
 }
 
-/* Between requests: move to the worker's current generation if it changed. Returns 0 when the
- * connection may go on, -1 when its listener no longer exists (the caller closes). */
-static int px_h1_conn_switch_gen(px_h1_conn_t *c)
-{
-    px_wgen_t *cur = c->worker->cur;
-    if (cur == c->wgen)
-        return 0;
-    long idx = px_worker_find_listener(cur, &c->lconf->listen);
-    if (idx < 0)
-        return -1;
-    px_wgen_t *old = c->wgen;
-    c->wgen = cur;
-    cur->active++;
-    c->listener = (size_t)idx;
-    c->lconf = &cur->gen->conf->listeners[idx];
-    bufferevent_setwatermark(c->bev, EV_READ, 0, c->lconf->limits.max_head + PX_H1_PIPELINE_SLACK);
-    px_worker_wgen_put(c->worker, old);
-    return 0;
-}
-
 static void px_h1_conn_start_closing(px_h1_conn_t *c)
 {
     c->state = PX_CONN_CLOSING;
@@ -277,9 +282,7 @@ void px_h1_conn_txn_done(px_h1_conn_t *c)
     px_txn_finish(t);
     bufferevent_set_timeouts(c->bev, NULL, NULL);
 
-    uint64_t max = c->lconf->max_requests_per_conn;
-    if (close_it || (max > 0 && c->requests >= max) || c->lconf->keepalive_timeout_ms == 0 ||
-        px_h1_conn_switch_gen(c) < 0) {
+    if (close_it) {
         px_h1_conn_start_closing(c);
         return;
     }
