@@ -18,11 +18,11 @@
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "px_h1_server.h"
 #include "px_http1.h"
+#include "px_io.h"
 #include "px_log.h"
 #include "px_pool.h"
 #include "px_proxy.h"
@@ -36,15 +36,8 @@
 static void px_proxy_pump_request(px_txn_t *t);
 static void px_proxy_pump_response(px_txn_t *t);
 
-static struct evbuffer *px_client_out(px_txn_t *t) { return bufferevent_get_output(t->conn->bev); }
-static struct evbuffer *px_client_in(px_txn_t *t) { return bufferevent_get_input(t->conn->bev); }
-
-static void px_proxy_timeout_set(struct bufferevent *bev, uint64_t read_ms, uint64_t write_ms)
-{
-    struct timeval r = {(time_t)(read_ms / 1000), (suseconds_t)((read_ms % 1000) * 1000)};
-    struct timeval w = {(time_t)(write_ms / 1000), (suseconds_t)((write_ms % 1000) * 1000)};
-    bufferevent_set_timeouts(bev, read_ms ? &r : NULL, write_ms ? &w : NULL);
-}
+static struct evbuffer *px_client_out(px_txn_t *t) { return px_io_output(t->conn->io); }
+static struct evbuffer *px_client_in(px_txn_t *t) { return px_io_input(t->conn->io); }
 
 /* ---- request head ------------------------------------------------------------------------- */
 
@@ -240,7 +233,7 @@ static int px_proxy_write_request_head(px_txn_t *t)
     for (size_t i = 0; i < t->req_headers.n; i++)
         len += t->req_headers.items[i].name.len + 2 + t->req_headers.items[i].value.len + 2;
 
-    struct evbuffer *out = bufferevent_get_output(t->uconn->bev);
+    struct evbuffer *out = px_io_output(t->uconn->io);
     struct evbuffer_iovec vec;
     if (evbuffer_reserve_space(out, (ev_ssize_t)len, &vec, 1) < 1)
         return -1;
@@ -327,7 +320,7 @@ void px_proxy_start(px_txn_t *t)
     }
     /* The request body is not read until the upstream can take it: backpressure from the
      * start, and a local error reply never leaves a half-read body behind unnoticed. */
-    bufferevent_disable(t->conn->bev, EV_READ);
+    px_io_read_disable(t->conn->io);
     px_proxy_attach(t, 0);
 }
 
@@ -382,9 +375,9 @@ static void px_proxy_send(px_txn_t *t)
         evbuffer_add(px_client_out(t), "HTTP/1.1 100 Continue\r\n\r\n", 25);
         t->continue_sent = 1;
     }
-    struct bufferevent *ub = t->uconn->bev;
-    bufferevent_setwatermark(ub, EV_WRITE, PX_PROXY_LOW, 0);
-    bufferevent_enable(ub, EV_READ | EV_WRITE);
+    px_io_t *ub = t->uconn->io;
+    px_io_set_write_low(ub, PX_PROXY_LOW);
+    px_io_read_enable(ub);
     px_proxy_pump_request(t);
 }
 
@@ -396,17 +389,17 @@ static void px_proxy_request_sent(px_txn_t *t)
     if (t->resp_state == PX_TXN_RESP_NONE && !t->uconn->head_done) {
         uint64_t ms = t->route->first_byte_timeout_ms ? t->route->first_byte_timeout_ms
                                                       : t->route->upstream->first_byte_timeout_ms;
-        px_proxy_timeout_set(t->uconn->bev, ms, 0);
+        px_io_set_timeouts(t->uconn->io, ms, 0);
     }
-    bufferevent_set_timeouts(t->conn->bev, NULL, NULL);
-    bufferevent_enable(t->conn->bev, EV_READ); /* to notice EOF; pipelined bytes wait */
+    px_io_set_timeouts(t->conn->io, 0, 0);
+    px_io_read_enable(t->conn->io); /* to notice EOF; pipelined bytes wait */
 }
 
 static void px_proxy_pump_request(px_txn_t *t)
 {
     if (t->uconn == NULL || t->uconn->req_written)
         return;
-    struct evbuffer *up_out = bufferevent_get_output(t->uconn->bev);
+    struct evbuffer *up_out = px_io_output(t->uconn->io);
     px_h1_error_t err = {400, NULL, 0};
     px_status_t rc = px_h1_body_pump(&t->req_body, px_client_in(t), up_out, PX_PROXY_HIGH, &err);
     if (rc == PX_DECLINED) {
@@ -426,13 +419,13 @@ static void px_proxy_pump_request(px_txn_t *t)
         return;
     }
     if (evbuffer_get_length(up_out) >= PX_PROXY_HIGH) {
-        bufferevent_disable(t->conn->bev, EV_READ); /* writable() resumes */
+        px_io_read_disable(t->conn->io); /* writable() resumes */
         return;
     }
     /* Wait for more body bytes, at most client_body_timeout between two reads. */
-    px_proxy_timeout_set(t->conn->bev, t->listener->client_body_timeout_ms,
+    px_io_set_timeouts(t->conn->io, t->listener->client_body_timeout_ms,
                          t->listener->send_timeout_ms);
-    bufferevent_enable(t->conn->bev, EV_READ);
+    px_io_read_enable(t->conn->io);
 }
 
 void px_proxy_client_readable(px_txn_t *t) { px_proxy_pump_request(t); }
@@ -490,7 +483,7 @@ static int px_proxy_write_response_head(px_txn_t *t, const px_h1_response_t *res
 static int px_proxy_read_response_head(px_txn_t *t)
 {
     px_uconn_t *uc = t->uconn;
-    struct evbuffer *in = bufferevent_get_input(uc->bev);
+    struct evbuffer *in = px_io_input(uc->io);
     for (;;) {
         size_t len = evbuffer_get_length(in);
         if (len == 0)
@@ -535,9 +528,9 @@ static int px_proxy_read_response_head(px_txn_t *t)
                             (resp.version == 11 || (resp.flags & PX_H1_CONN_KEEPALIVE));
         t->resp_state = PX_TXN_RESP_BODY;
         px_proxy_write_response_head(t, &resp);
-        px_proxy_timeout_set(uc->bev, t->route->upstream->read_timeout_ms, 0);
-        bufferevent_setwatermark(t->conn->bev, EV_WRITE, PX_PROXY_LOW, 0);
-        px_proxy_timeout_set(t->conn->bev, 0, t->listener->send_timeout_ms);
+        px_io_set_timeouts(uc->io, t->route->upstream->read_timeout_ms, 0);
+        px_io_set_write_low(t->conn->io, PX_PROXY_LOW);
+        px_io_set_timeouts(t->conn->io, 0, t->listener->send_timeout_ms);
         return 1;
     }
 }
@@ -558,7 +551,7 @@ static void px_proxy_response_done(px_txn_t *t)
 static void px_proxy_pump_response(px_txn_t *t)
 {
     px_uconn_t *uc = t->uconn;
-    struct evbuffer *in = bufferevent_get_input(uc->bev);
+    struct evbuffer *in = px_io_input(uc->io);
     px_h1_error_t err = {502, NULL, 0};
     px_status_t rc = px_h1_body_pump(&t->resp_body, in, px_client_out(t), PX_PROXY_HIGH, &err);
     if (rc == PX_OK) {
@@ -581,15 +574,15 @@ static void px_proxy_pump_response(px_txn_t *t)
         return;
     }
     if (evbuffer_get_length(px_client_out(t)) >= PX_PROXY_HIGH)
-        bufferevent_disable(uc->bev, EV_READ); /* px_proxy_client_writable() resumes */
+        px_io_read_disable(uc->io); /* px_proxy_client_writable() resumes */
     else if (!uc->eof)
-        bufferevent_enable(uc->bev, EV_READ);
+        px_io_read_enable(uc->io);
 }
 
 void px_proxy_upstream_readable(px_txn_t *t)
 {
     px_uconn_t *uc = t->uconn;
-    uc->resp_bytes += evbuffer_get_length(bufferevent_get_input(uc->bev));
+    uc->resp_bytes += evbuffer_get_length(px_io_input(uc->io));
     if (!uc->head_done && px_proxy_read_response_head(t) <= 0)
         return;
     px_proxy_pump_response(t);
@@ -604,21 +597,21 @@ void px_proxy_client_writable(px_txn_t *t)
 void px_proxy_upstream_event(px_txn_t *t, short what)
 {
     px_uconn_t *uc = t->uconn;
-    if (what & BEV_EVENT_CONNECTED) {
+    if (what & PX_IO_CONNECTED) {
         px_proxy_send(t);
         return;
     }
     if (uc->state == PX_UCONN_CONNECTING) {
-        int timeout = (what & BEV_EVENT_TIMEOUT) != 0;
+        int timeout = (what & PX_IO_TIMEOUT) != 0;
         const char *cause =
             timeout ? "upstream connect timeout"
                     : px_proxy_cause(t, "cannot connect to upstream",
-                                     evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+                                     strerror(px_io_error(uc->io)));
         px_proxy_detach(t, 0);
         px_txn_fail(t, timeout ? 504 : 502, cause);
         return;
     }
-    if (what & BEV_EVENT_TIMEOUT) {
+    if (what & PX_IO_TIMEOUT) {
         if (!uc->head_done) {
             px_proxy_detach(t, 0);
             px_txn_fail(t, 504, "upstream first byte timeout");
@@ -628,9 +621,9 @@ void px_proxy_upstream_event(px_txn_t *t, short what)
         }
         return;
     }
-    if (what & BEV_EVENT_EOF) {
+    if (what & PX_IO_EOF) {
         uc->eof = 1;
-        bufferevent_disable(uc->bev, EV_READ);
+        px_io_read_disable(uc->io);
         if (!uc->head_done) {
             /* Whatever partial head arrived, there is no complete response. */
             px_proxy_upstream_failed(t, 502, "upstream closed the connection before responding");
@@ -639,8 +632,8 @@ void px_proxy_upstream_event(px_txn_t *t, short what)
         px_proxy_pump_response(t);
         return;
     }
-    /* BEV_EVENT_ERROR: reset or other socket error. */
-    const char *cause = evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+    /* PX_IO_ERROR: reset or other socket error. */
+    const char *cause = strerror(px_io_error(uc->io));
     if (!uc->head_done) {
         px_proxy_upstream_failed(t, 502, px_proxy_cause(t, "upstream failed before responding",
                                                         cause));

@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "px_h1_server.h"
 #include "px_http1.h"
+#include "px_io.h"
 #include "px_log.h"
 #include "px_pool.h"
 #include "px_proxy.h"
@@ -118,7 +118,7 @@ void px_txn_write_status(px_txn_t *t, struct evbuffer *out, int status)
 static void px_txn_reply(px_txn_t *t, int status, const px_conf_kv_t *headers, size_t nheaders,
                          const char *body, size_t body_len)
 {
-    struct evbuffer *out = bufferevent_get_output(t->conn->bev);
+    struct evbuffer *out = px_io_output(t->conn->io);
     t->status = status;
     t->local = 1;
     if (t->req_state != PX_TXN_REQ_DONE)

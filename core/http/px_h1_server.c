@@ -4,8 +4,8 @@
  * Timeouts: client_header_timeout runs from the accept (or from the first byte of a later
  * request) until the head is complete, and is absolute so a client trickling bytes cannot
  * stretch it; keepalive_timeout runs while the connection is idle between requests;
- * client_body_timeout and send_timeout are idle timeouts on the socket, applied by the
- * bufferevent while a transaction reads the body or writes the response.
+ * client_body_timeout and send_timeout are idle timeouts on the socket (px_io) while a
+ * transaction reads the body or writes the response.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,10 +17,10 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "px_h1_server.h"
+#include "px_io.h"
 #include "px_http1.h"
 #include "px_log.h"
 #include "px_pool.h"
@@ -35,9 +35,9 @@
 /* Extra empty lines tolerated before a request line (RFC 9112 section 2.2). */
 #define PX_H1_MAX_LEADING_CRLF 4
 
-static void px_h1_conn_readcb(struct bufferevent *bev, void *arg);
-static void px_h1_conn_writecb(struct bufferevent *bev, void *arg);
-static void px_h1_conn_eventcb(struct bufferevent *bev, short what, void *arg);
+static void px_h1_conn_readcb(px_io_t *io, void *arg);
+static void px_h1_conn_writecb(px_io_t *io, void *arg);
+static void px_h1_conn_eventcb(px_io_t *io, short what, void *arg);
 static void px_h1_conn_timercb(evutil_socket_t fd, short what, void *arg);
 
 static void px_h1_conn_arm(px_h1_conn_t *c, uint64_t ms)
@@ -55,8 +55,8 @@ static void px_h1_conn_free(px_h1_conn_t *c)
     px_worker_t *w = c->worker;
     if (c->txn != NULL)
         px_txn_abort(c->txn);
-    if (c->bev != NULL)
-        bufferevent_free(c->bev);
+    if (c->io != NULL)
+        px_io_free(c->io);
     if (c->timer != NULL)
         event_free(c->timer);
     c->link.prev->next = c->link.next;
@@ -100,17 +100,17 @@ void px_h1_conn_accept(px_worker_t *w, px_wgen_t *wg, size_t listener, int fd,
 
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->io = px_io_new(w->base, fd);
     c->timer = evtimer_new(w->base, px_h1_conn_timercb, c);
-    if (c->bev == NULL || c->timer == NULL) {
-        if (c->bev == NULL)
+    if (c->io == NULL || c->timer == NULL) {
+        if (c->io == NULL)
             close(fd);
         px_h1_conn_free(c);
         return;
     }
-    bufferevent_setcb(c->bev, px_h1_conn_readcb, px_h1_conn_writecb, px_h1_conn_eventcb, c);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, c->lconf->limits.max_head + PX_H1_PIPELINE_SLACK);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    px_io_setcb(c->io, px_h1_conn_readcb, px_h1_conn_writecb, px_h1_conn_eventcb, c);
+    px_io_set_read_high(c->io, c->lconf->limits.max_head + PX_H1_PIPELINE_SLACK);
+    px_io_read_enable(c->io);
     c->state = PX_CONN_HEAD;
     px_h1_conn_arm(c, c->lconf->client_header_timeout_ms);
 }
@@ -146,7 +146,7 @@ static int px_h1_conn_switch_gen(px_h1_conn_t *c)
     cur->active++;
     c->listener = (size_t)idx;
     c->lconf = &cur->gen->conf->listeners[idx];
-    bufferevent_setwatermark(c->bev, EV_READ, 0, c->lconf->limits.max_head + PX_H1_PIPELINE_SLACK);
+    px_io_set_read_high(c->io, c->lconf->limits.max_head + PX_H1_PIPELINE_SLACK);
     px_worker_wgen_put(c->worker, old);
     return 0;
 }
@@ -154,7 +154,7 @@ static int px_h1_conn_switch_gen(px_h1_conn_t *c)
 /* Try to read a request head from the input buffer and start its transaction. */
 static void px_h1_conn_read_head(px_h1_conn_t *c)
 {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = px_io_input(c->io);
     size_t len = evbuffer_get_length(in);
     if (len == 0)
         return;
@@ -262,25 +262,25 @@ static void px_h1_conn_read_head(px_h1_conn_t *c)
 static void px_h1_conn_start_closing(px_h1_conn_t *c)
 {
     c->state = PX_CONN_CLOSING;
-    bufferevent_set_timeouts(c->bev, NULL, NULL);
-    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-    bufferevent_disable(c->bev, EV_READ);
+    px_io_set_timeouts(c->io, 0, 0);
+    px_io_set_write_low(c->io, 0);
+    px_io_read_disable(c->io);
     /* Flushing is bounded by send_timeout; lingering by PX_H1_LINGER_MS (see writecb). */
     px_h1_conn_arm(c, c->lconf->send_timeout_ms);
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-        px_h1_conn_writecb(c->bev, c);
+    if (evbuffer_get_length(px_io_output(c->io)) == 0)
+        px_h1_conn_writecb(c->io, c);
     /* else writecb continues once the output is flushed */
 }
 
 void px_h1_conn_txn_done(px_h1_conn_t *c)
 {
     px_txn_t *t = c->txn;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = px_io_input(c->io);
     int close_it = t->close_client || c->worker->draining ||
                    (c->peer_eof && evbuffer_get_length(in) == 0);
     c->txn = NULL;
     px_txn_finish(t);
-    bufferevent_set_timeouts(c->bev, NULL, NULL);
+    px_io_set_timeouts(c->io, 0, 0);
 
     if (close_it) {
         px_h1_conn_start_closing(c);
@@ -288,14 +288,14 @@ void px_h1_conn_txn_done(px_h1_conn_t *c)
     }
     c->state = PX_CONN_KEEPALIVE;
     px_h1_conn_arm(c, c->lconf->keepalive_timeout_ms);
-    bufferevent_enable(c->bev, EV_READ);
+    px_io_read_enable(c->io);
     /* A pipelined request may be waiting already. Answer it from the event loop, not from
      * here (no recursion however many are queued), and only once this response is mostly
      * flushed (else writecb does it), so a client that does not read cannot make us queue
      * responses without end. */
     if (evbuffer_get_length(in) > 0 &&
-        evbuffer_get_length(bufferevent_get_output(c->bev)) < PX_H1_PIPELINE_SLACK)
-        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+        evbuffer_get_length(px_io_output(c->io)) < PX_H1_PIPELINE_SLACK)
+        px_io_schedule_read(c->io);
 }
 
 void px_h1_conn_close(px_h1_conn_t *c) { px_h1_conn_free(c); }
@@ -313,7 +313,7 @@ void px_h1_conn_drain(px_h1_conn_t *c)
         px_h1_conn_free(c);
 }
 
-static void px_h1_conn_readcb(struct bufferevent *bev, void *arg)
+static void px_h1_conn_readcb(px_io_t *io, void *arg)
 {
     px_h1_conn_t *c = arg;
     switch (c->state) {
@@ -327,12 +327,12 @@ static void px_h1_conn_readcb(struct bufferevent *bev, void *arg)
         /* else: a pipelined request waits in the buffer until this one is answered */
         break;
     case PX_CONN_CLOSING:
-        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+        evbuffer_drain(px_io_input(io), evbuffer_get_length(px_io_input(io)));
         break;
     }
 }
 
-static void px_h1_conn_writecb(struct bufferevent *bev, void *arg)
+static void px_h1_conn_writecb(px_io_t *io, void *arg)
 {
     px_h1_conn_t *c = arg;
     switch (c->state) {
@@ -346,26 +346,26 @@ static void px_h1_conn_writecb(struct bufferevent *bev, void *arg)
     case PX_CONN_HEAD:
         break;
     case PX_CONN_CLOSING:
-        if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+        if (evbuffer_get_length(px_io_output(io)) > 0)
             break;
         if (c->peer_eof) {
             px_h1_conn_free(c);
             break;
         }
         /* Lingering close: stop sending, read and discard until EOF or the linger time. */
-        shutdown(bufferevent_getfd(bev), SHUT_WR);
-        bufferevent_setwatermark(bev, EV_READ, 0, 0);
-        bufferevent_enable(bev, EV_READ);
-        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+        px_io_shutdown_write(io);
+        px_io_set_read_high(io, 0);
+        px_io_read_enable(io);
+        evbuffer_drain(px_io_input(io), evbuffer_get_length(px_io_input(io)));
         px_h1_conn_arm(c, PX_H1_LINGER_MS);
         break;
     }
 }
 
-static void px_h1_conn_eventcb(struct bufferevent *bev, short what, void *arg)
+static void px_h1_conn_eventcb(px_io_t *io, short what, void *arg)
 {
     px_h1_conn_t *c = arg;
-    if (what & BEV_EVENT_EOF) {
+    if (what & PX_IO_EOF) {
         c->peer_eof = 1;
         switch (c->state) {
         case PX_CONN_TXN:
@@ -381,10 +381,10 @@ static void px_h1_conn_eventcb(struct bufferevent *bev, short what, void *arg)
                 px_txn_client_gone(c->txn, "client closed the connection before the response");
                 return;
             }
-            bufferevent_disable(bev, EV_READ);
+            px_io_read_disable(io);
             return;
         case PX_CONN_CLOSING:
-            if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+            if (evbuffer_get_length(px_io_output(io)) == 0)
                 px_h1_conn_free(c);
             return;
         default:
@@ -392,17 +392,17 @@ static void px_h1_conn_eventcb(struct bufferevent *bev, short what, void *arg)
             return;
         }
     }
-    if (what & BEV_EVENT_TIMEOUT) {
+    if (what & PX_IO_TIMEOUT) {
         if (c->state == PX_CONN_TXN) {
-            px_txn_client_timeout(c->txn, (what & BEV_EVENT_READING) != 0);
+            px_txn_client_timeout(c->txn, (what & PX_IO_READING) != 0);
             return;
         }
         px_h1_conn_free(c);
         return;
     }
-    if (what & BEV_EVENT_ERROR) {
+    if (what & PX_IO_ERROR) {
         if (c->state == PX_CONN_TXN)
-            px_txn_client_gone(c->txn, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+            px_txn_client_gone(c->txn, strerror(px_io_error(io)));
         else
             px_h1_conn_free(c);
     }
@@ -413,7 +413,7 @@ static void px_h1_conn_timercb(evutil_socket_t fd, short what, void *arg)
     px_h1_conn_t *c = arg;
     switch (c->state) {
     case PX_CONN_HEAD: {
-        size_t got = evbuffer_get_length(bufferevent_get_input(c->bev));
+        size_t got = evbuffer_get_length(px_io_input(c->io));
         if (got == 0 && c->requests == 0) {
             px_h1_conn_free(c); /* connected and never said anything: just close */
             return;

@@ -14,7 +14,7 @@
 #include "px_txn-t.h"
 #include "px_worker-t.h"
 
-struct bufferevent;
+typedef struct px_io_s px_io_t;
 
 typedef enum {
     PX_CONN_HEAD = 0,      /* waiting for (the rest of) a request head */
@@ -29,7 +29,7 @@ struct px_h1_conn_s {
     px_wgen_t *wgen;          /* counted in wgen->active */
     size_t listener;          /* index in wgen->gen->conf->listeners */
     const px_conf_listener_t *lconf;
-    struct bufferevent *bev;
+    px_io_t *io;
     struct event *timer;      /* header, keep-alive and lingering-close timeouts */
     px_h1_conn_state_t state;
     px_txn_t *txn;

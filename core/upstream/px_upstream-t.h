@@ -16,7 +16,7 @@
 #include "px_http1-t.h"
 #include "px_worker-t.h"
 
-struct bufferevent;
+typedef struct px_io_s px_io_t;
 struct event;
 typedef struct px_txn_s px_txn_t;
 
@@ -39,7 +39,7 @@ typedef struct px_uconn_s {
     px_upool_t *pool;
     px_wgen_t *wgen;          /* the view whose pool it returns to (idle ones are closed when
                                  the view is retired) */
-    struct bufferevent *bev;
+    px_io_t *io;
     px_uconn_state_t state;
     px_txn_t *txn;            /* while ACTIVE or CONNECTING */
     uint64_t requests;        /* requests sent on this connection */

@@ -11,17 +11,17 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "px_io.h"
 #include "px_log.h"
 #include "px_proxy.h"
 #include "px_upstream.h"
 #include "px_worker.h"
 
-static void px_upstream_readcb(struct bufferevent *bev, void *arg);
-static void px_upstream_writecb(struct bufferevent *bev, void *arg);
-static void px_upstream_eventcb(struct bufferevent *bev, short what, void *arg);
+static void px_upstream_readcb(px_io_t *io, void *arg);
+static void px_upstream_writecb(px_io_t *io, void *arg);
+static void px_upstream_eventcb(px_io_t *io, short what, void *arg);
 
 static void px_link_remove(px_link_t *l)
 {
@@ -82,8 +82,8 @@ static void px_upstream_free(px_uconn_t *uc)
         px_link_remove(&uc->link);
         uc->pool->nidle--;
     }
-    if (uc->bev != NULL)
-        bufferevent_free(uc->bev);
+    if (uc->io != NULL)
+        px_io_free(uc->io);
     free(uc);
 }
 
@@ -107,20 +107,17 @@ static px_uconn_t *px_upstream_connect(px_txn_t *t, px_upool_t *p, const char **
     uc->pool = p;
     uc->wgen = t->wgen;
     uc->state = PX_UCONN_CONNECTING;
-    uc->bev = bufferevent_socket_new(t->worker->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (uc->bev == NULL) {
+    uc->io = px_io_new(t->worker->base, fd);
+    if (uc->io == NULL) {
         close(fd);
         free(uc);
         *cause = "out of memory";
         return NULL;
     }
-    bufferevent_setcb(uc->bev, px_upstream_readcb, px_upstream_writecb, px_upstream_eventcb, uc);
+    px_io_setcb(uc->io, px_upstream_readcb, px_upstream_writecb, px_upstream_eventcb, uc);
     /* While connecting, the write timeout is the connect timeout. */
-    uint64_t ms = p->upstream->connect_timeout_ms;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    bufferevent_set_timeouts(uc->bev, NULL, ms ? &tv : NULL);
-    if (bufferevent_socket_connect(uc->bev, (const struct sockaddr *)&ep->addr.sa,
-                                   (int)ep->addr.salen) < 0) {
+    px_io_set_timeouts(uc->io, 0, p->upstream->connect_timeout_ms);
+    if (px_io_connect(uc->io, (const struct sockaddr *)&ep->addr.sa, ep->addr.salen) < 0) {
         *cause = strerror(errno);
         px_upstream_free(uc);
         return NULL;
@@ -146,7 +143,7 @@ px_status_t px_upstream_attach(px_txn_t *t, int fresh, const char **cause)
         uc->state = PX_UCONN_ACTIVE;
         uc->txn = t;
         uc->reused = 1;
-        bufferevent_set_timeouts(uc->bev, NULL, NULL);
+        px_io_set_timeouts(uc->io, 0, 0);
         t->uconn = uc;
         return PX_OK;
     }
@@ -168,8 +165,8 @@ void px_upstream_release(px_uconn_t *uc, int reusable)
     if (!reusable || uc->eof || w->draining || uc->wgen != w->cur ||
         p->nidle >= up->keepalive_max_idle ||
         (up->keepalive_max_requests > 0 && uc->requests >= up->keepalive_max_requests) ||
-        evbuffer_get_length(bufferevent_get_input(uc->bev)) > 0 ||
-        evbuffer_get_length(bufferevent_get_output(uc->bev)) > 0) {
+        evbuffer_get_length(px_io_input(uc->io)) > 0 ||
+        evbuffer_get_length(px_io_output(uc->io)) > 0) {
         px_upstream_free(uc);
         return;
     }
@@ -183,11 +180,10 @@ void px_upstream_release(px_uconn_t *uc, int reusable)
     p->nidle++;
     /* Idle: any byte or EOF makes it unusable (readcb/eventcb close it); the read timeout is
      * the idle timeout. */
-    uint64_t ms = up->keepalive_idle_timeout_ms;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    bufferevent_setwatermark(uc->bev, EV_READ | EV_WRITE, 0, 0);
-    bufferevent_set_timeouts(uc->bev, ms ? &tv : NULL, NULL);
-    bufferevent_enable(uc->bev, EV_READ);
+    px_io_set_read_high(uc->io, 0);
+    px_io_set_write_low(uc->io, 0);
+    px_io_read_enable(uc->io);
+    px_io_set_timeouts(uc->io, up->keepalive_idle_timeout_ms, 0);
 }
 
 void px_upstream_close_idle(px_wgen_t *wg)
@@ -203,7 +199,7 @@ void px_upstream_close_idle(px_wgen_t *wg)
     }
 }
 
-static void px_upstream_readcb(struct bufferevent *bev, void *arg)
+static void px_upstream_readcb(px_io_t *io, void *arg)
 {
     px_uconn_t *uc = arg;
     if (uc->state == PX_UCONN_IDLE) {
@@ -215,23 +211,23 @@ static void px_upstream_readcb(struct bufferevent *bev, void *arg)
     px_proxy_upstream_readable(uc->txn);
 }
 
-static void px_upstream_writecb(struct bufferevent *bev, void *arg)
+static void px_upstream_writecb(px_io_t *io, void *arg)
 {
     px_uconn_t *uc = arg;
     if (uc->state == PX_UCONN_ACTIVE)
         px_proxy_upstream_writable(uc->txn);
 }
 
-static void px_upstream_eventcb(struct bufferevent *bev, short what, void *arg)
+static void px_upstream_eventcb(px_io_t *io, short what, void *arg)
 {
     px_uconn_t *uc = arg;
     if (uc->state == PX_UCONN_IDLE) {
         px_upstream_free(uc); /* closed by the upstream, error, or idle timeout */
         return;
     }
-    if (what & BEV_EVENT_CONNECTED) {
+    if (what & PX_IO_CONNECTED) {
         uc->state = PX_UCONN_ACTIVE;
-        bufferevent_set_timeouts(bev, NULL, NULL);
+        px_io_set_timeouts(io, 0, 0);
     }
     px_proxy_upstream_event(uc->txn, what);
 }

@@ -1,0 +1,412 @@
+/*
+ * px_io.c: buffered, non-blocking socket I/O on one edge-triggered event. See px_io.h.
+ *
+ * Readiness is tracked the way an edge-triggered poller needs it: can_read / can_write are set
+ * by an event and cleared by EAGAIN or by a short read/write (the kernel then had no more to
+ * give or take, and a new edge will come when that changes). The one exception is the peer's
+ * FIN: arriving with the last data, it brings no edge of its own, so the event also asks for
+ * EV_CLOSED (EPOLLRDHUP) and, once that is seen, reads go on until they return 0. The event is also activated by
+ * hand (event_active, no syscall) to flush output queued during a callback or to resume reading
+ * after a pause; such a wake-up at worst costs one read or write that returns EAGAIN.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "px_io.h"
+
+#define PX_IO_READ_MIN (16 * 1024)
+#define PX_IO_READ_MAX (256 * 1024)
+
+struct px_io_s {
+    int fd;
+    int err;                  /* errno of the failure reported with PX_IO_ERROR */
+    struct event *ev;         /* EV_READ, EV_WRITE, EV_CLOSED, EV_ET, EV_PERSIST; added once */
+    struct event *timer;      /* idle timeouts */
+    struct evbuffer *in, *out;
+    px_io_cb readcb, writecb;
+    px_io_event_cb eventcb;
+    void *arg;
+    size_t read_high, write_low;
+    size_t read_size;         /* next read's size: grows while reads fill it */
+    uint64_t read_ms, write_ms;
+    uint64_t last_read, last_write; /* monotonic ms of the last progress */
+    unsigned busy;            /* callbacks running on this px_io */
+    unsigned reading : 1;     /* the owner wants input */
+    unsigned can_read : 1;    /* the socket may have more to read */
+    unsigned can_write : 1;   /* the socket may take more */
+    unsigned connecting : 1;
+    unsigned done : 1;        /* EOF or an error was reported: no more reading or events */
+    unsigned shut_wr : 1;     /* shutdown(SHUT_WR) once the output is empty */
+    unsigned freed : 1;       /* px_io_free() was called during a callback */
+    unsigned timer_on : 1;
+    unsigned kick_read : 1;   /* px_io_schedule_read(): hand buffered input to readcb */
+    unsigned rdhup : 1;       /* the peer closed its side (EPOLLRDHUP): read to EOF, a short
+                                 read no longer means "nothing more" */
+};
+
+static uint64_t px_io_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void px_io_destroy(px_io_t *io)
+{
+    event_free(io->ev);
+    event_free(io->timer);
+    evbuffer_free(io->in);
+    evbuffer_free(io->out);
+    close(io->fd);
+    free(io);
+}
+
+void px_io_free(px_io_t *io)
+{
+    if (io == NULL)
+        return;
+    if (io->busy > 0) {
+        io->freed = 1;
+        io->readcb = io->writecb = NULL;
+        io->eventcb = NULL;
+        return;
+    }
+    px_io_destroy(io);
+}
+
+/* Report an event to the owner unless it has let go of the px_io. */
+static void px_io_event(px_io_t *io, short what)
+{
+    if (what & (PX_IO_EOF | PX_IO_ERROR)) {
+        if (io->done)
+            return;
+        io->done = 1;
+    }
+    if (io->eventcb != NULL && !io->freed)
+        io->eventcb(io, what, io->arg);
+}
+
+static void px_io_arm_timer(px_io_t *io, uint64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    evtimer_add(io->timer, &tv);
+    io->timer_on = 1;
+}
+
+static void px_io_timer(evutil_socket_t fd, short what, void *arg)
+{
+    px_io_t *io = arg;
+    uint64_t now = px_io_now(), next = 0;
+    io->timer_on = 0;
+    io->busy++;
+    if (io->read_ms > 0 && io->reading && !io->done) {
+        uint64_t idle = now - io->last_read;
+        if (idle >= io->read_ms) {
+            io->reading = 0;
+            io->read_ms = 0;
+            px_io_event(io, PX_IO_TIMEOUT | PX_IO_READING);
+        } else {
+            next = io->read_ms - idle;
+        }
+    }
+    if (!io->freed && io->write_ms > 0 &&
+        (io->connecting || evbuffer_get_length(io->out) > 0)) {
+        uint64_t idle = now - io->last_write;
+        if (idle >= io->write_ms) {
+            io->write_ms = 0;
+            px_io_event(io, PX_IO_TIMEOUT | PX_IO_WRITING);
+        } else if (next == 0 || io->write_ms - idle < next) {
+            next = io->write_ms - idle;
+        }
+    } else if (!io->freed && io->write_ms > 0 && (next == 0 || io->write_ms < next)) {
+        next = io->write_ms; /* nothing pending: look again later */
+    }
+    io->busy--;
+    if (io->freed) {
+        if (io->busy == 0)
+            px_io_destroy(io);
+        return;
+    }
+    if (next > 0 && !io->timer_on)
+        px_io_arm_timer(io, next);
+}
+
+void px_io_set_timeouts(px_io_t *io, uint64_t read_ms, uint64_t write_ms)
+{
+    uint64_t now = px_io_now();
+    io->read_ms = read_ms;
+    io->write_ms = write_ms;
+    io->last_read = io->last_write = now;
+    uint64_t first = read_ms && (!write_ms || read_ms < write_ms) ? read_ms : write_ms;
+    if (first == 0) {
+        if (io->timer_on)
+            evtimer_del(io->timer);
+        io->timer_on = 0;
+        return;
+    }
+    px_io_arm_timer(io, first);
+}
+
+static void px_io_do_write(px_io_t *io)
+{
+    size_t before = evbuffer_get_length(io->out);
+    while (io->can_write && evbuffer_get_length(io->out) > 0) {
+        int n = evbuffer_write(io->out, io->fd);
+        if (n > 0) {
+            io->last_write = px_io_now();
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            io->can_write = 0;
+            break;
+        }
+        io->err = n < 0 ? errno : EPIPE;
+        io->can_write = 0;
+        px_io_event(io, PX_IO_ERROR | PX_IO_WRITING);
+        return;
+    }
+    size_t after = evbuffer_get_length(io->out);
+    if (after == 0 && io->shut_wr)
+        shutdown(io->fd, SHUT_WR);
+    if (after < before && after <= io->write_low && io->writecb != NULL && !io->freed)
+        io->writecb(io, io->arg);
+}
+
+static void px_io_do_read(px_io_t *io)
+{
+    while (io->reading && io->can_read && !io->done && !io->freed) {
+        size_t have = evbuffer_get_length(io->in);
+        if (io->read_high > 0 && have >= io->read_high)
+            return;
+        size_t want = io->read_size;
+        if (io->read_high > 0 && io->read_high - have < want)
+            want = io->read_high - have;
+        struct evbuffer_iovec v[2];
+        int nv = evbuffer_reserve_space(io->in, (ev_ssize_t)want, v, 2);
+        if (nv < 1)
+            return;
+        size_t room = 0;
+        for (int i = 0; i < nv; i++) {
+            if (v[i].iov_len > want - room)
+                v[i].iov_len = want - room;
+            room += v[i].iov_len;
+        }
+        ssize_t n = readv(io->fd, (struct iovec *)v, nv);
+        if (n < 0) {
+            evbuffer_commit_space(io->in, v, 0);
+            if (errno == EINTR)
+                continue;
+            io->can_read = 0;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            io->err = errno;
+            px_io_event(io, PX_IO_ERROR | PX_IO_READING);
+            return;
+        }
+        if (n == 0) {
+            evbuffer_commit_space(io->in, v, 0);
+            io->can_read = 0;
+            px_io_event(io, PX_IO_EOF | PX_IO_READING);
+            return;
+        }
+        size_t left = (size_t)n;
+        for (int i = 0; i < nv; i++) {
+            if (v[i].iov_len > left)
+                v[i].iov_len = left;
+            left -= v[i].iov_len;
+        }
+        evbuffer_commit_space(io->in, v, nv);
+        io->last_read = px_io_now();
+        if ((size_t)n < room && !io->rdhup) {
+            io->can_read = 0; /* the socket is empty: the next arrival brings a new edge */
+            if ((size_t)n < io->read_size / 4 && io->read_size > PX_IO_READ_MIN)
+                io->read_size /= 2;
+        } else if (io->read_size < PX_IO_READ_MAX) {
+            io->read_size *= 2;
+        }
+        if (io->readcb != NULL)
+            io->readcb(io, io->arg);
+    }
+}
+
+static void px_io_finish_connect(px_io_t *io)
+{
+    int err = io->err;
+    socklen_t len = sizeof(err);
+    if (err == 0 && getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err == 0) {
+        /* SO_ERROR is 0 while the connect is still in progress too (and a socket not yet
+         * connected can show a spurious first edge): only a peer name proves success. */
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        if (getpeername(io->fd, (struct sockaddr *)&peer, &plen) < 0) {
+            if (errno == ENOTCONN)
+                return; /* not yet: the next edge tells */
+            err = errno;
+        }
+    }
+    io->connecting = 0;
+    if (err != 0) {
+        io->err = err;
+        px_io_event(io, PX_IO_ERROR | PX_IO_WRITING);
+        return;
+    }
+    io->last_read = io->last_write = px_io_now();
+    px_io_event(io, PX_IO_CONNECTED);
+}
+
+static void px_io_cb_ev(evutil_socket_t fd, short what, void *arg)
+{
+    px_io_t *io = arg;
+    io->busy++;
+    if (what & EV_CLOSED) {
+        io->rdhup = 1; /* an EOF is pending even if a short read came before it */
+        what |= EV_READ;
+    }
+    if (io->connecting) {
+        io->can_write = 1;
+        px_io_finish_connect(io);
+        if (io->connecting || io->freed || io->done) {
+            /* still connecting, or failed: reading waits for the outcome */
+            goto out;
+        }
+    }
+    if (what & EV_WRITE) {
+        io->can_write = 1;
+        px_io_do_write(io);
+    }
+    if ((what & EV_READ) && !io->freed) {
+        io->can_read = 1;
+        if (io->kick_read) {
+            /* A resumed reader: bytes already buffered are its first. */
+            io->kick_read = 0;
+            if (io->reading && evbuffer_get_length(io->in) > 0 && io->readcb != NULL)
+                io->readcb(io, io->arg);
+        }
+        if (io->reading)
+            px_io_do_read(io);
+    }
+out:
+    io->busy--;
+    if (io->freed && io->busy == 0)
+        px_io_destroy(io);
+}
+
+/* Output was queued: write it from the loop, in this iteration, once for all of it. */
+static void px_io_outbuf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    px_io_t *io = arg;
+    if (info->n_added == 0)
+        return;
+    if (info->orig_size == 0)
+        io->last_write = px_io_now(); /* the send timeout counts from the first pending byte */
+    if (!io->connecting && io->can_write)
+        event_active(io->ev, EV_WRITE, 1);
+}
+
+px_io_t *px_io_new(struct event_base *base, int fd)
+{
+    px_io_t *io = calloc(1, sizeof(*io));
+    if (io == NULL)
+        return NULL;
+    io->fd = fd;
+    io->read_size = PX_IO_READ_MIN;
+    io->can_write = 1;
+    io->in = evbuffer_new();
+    io->out = evbuffer_new();
+    io->ev = event_new(base, fd, EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST,
+                       px_io_cb_ev, io);
+    io->timer = evtimer_new(base, px_io_timer, io);
+    if (io->in == NULL || io->out == NULL || io->ev == NULL || io->timer == NULL ||
+        evbuffer_add_cb(io->out, px_io_outbuf_cb, io) == NULL || event_add(io->ev, NULL) < 0) {
+        if (io->ev != NULL)
+            event_free(io->ev);
+        if (io->timer != NULL)
+            event_free(io->timer);
+        if (io->in != NULL)
+            evbuffer_free(io->in);
+        if (io->out != NULL)
+            evbuffer_free(io->out);
+        free(io);
+        return NULL;
+    }
+    return io;
+}
+
+int px_io_connect(px_io_t *io, const struct sockaddr *sa, socklen_t len)
+{
+    io->connecting = 1;
+    io->can_write = 0;
+    io->last_write = px_io_now();
+    if (connect(io->fd, sa, len) < 0 && errno != EINPROGRESS) {
+        if (errno == EBADF || errno == EFAULT || errno == ENOTSOCK)
+            return -1;
+        io->err = errno; /* refused at once: reported from the loop, like any failure */
+    }
+    event_active(io->ev, EV_WRITE, 1);
+    return 0;
+}
+
+void px_io_setcb(px_io_t *io, px_io_cb readcb, px_io_cb writecb, px_io_event_cb eventcb,
+                 void *arg)
+{
+    io->readcb = readcb;
+    io->writecb = writecb;
+    io->eventcb = eventcb;
+    io->arg = arg;
+}
+
+struct evbuffer *px_io_input(px_io_t *io) { return io->in; }
+struct evbuffer *px_io_output(px_io_t *io) { return io->out; }
+int px_io_fd(const px_io_t *io) { return io->fd; }
+int px_io_error(const px_io_t *io) { return io->err; }
+int px_io_reading(const px_io_t *io) { return io->reading; }
+
+void px_io_schedule_read(px_io_t *io)
+{
+    if (io->connecting)
+        return;
+    io->kick_read = 1;
+    event_active(io->ev, EV_READ, 1);
+}
+
+void px_io_read_enable(px_io_t *io)
+{
+    if (io->reading)
+        return;
+    io->reading = 1;
+    io->last_read = px_io_now();
+    if (io->can_read || evbuffer_get_length(io->in) > 0)
+        px_io_schedule_read(io);
+}
+
+void px_io_read_disable(px_io_t *io) { io->reading = 0; }
+
+void px_io_set_read_high(px_io_t *io, size_t high)
+{
+    size_t old = io->read_high;
+    io->read_high = high;
+    /* A raised limit may let a paused reader go on. */
+    if (io->reading && io->can_read && old > 0 && (high == 0 || high > old))
+        px_io_schedule_read(io);
+}
+
+void px_io_set_write_low(px_io_t *io, size_t low) { io->write_low = low; }
+
+void px_io_shutdown_write(px_io_t *io)
+{
+    io->shut_wr = 1;
+    if (evbuffer_get_length(io->out) == 0)
+        shutdown(io->fd, SHUT_WR);
+}

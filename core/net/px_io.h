@@ -1,0 +1,90 @@
+/*
+ * px_io.h: buffered, non-blocking socket I/O on one edge-triggered event.
+ *
+ * Why not libevent's bufferevents: they ask the kernel how much is readable before every read
+ * (an ioctl), read at most 4 KiB at a time, and never write at once: write interest is added,
+ * the loop goes round, the write happens, and interest is removed again (two epoll_ctl calls
+ * per response). A px_io registers its socket once, for reading and writing, edge-triggered,
+ * and never touches epoll again: it reads until a short read says the socket is empty, and
+ * writes in the same loop iteration the data was queued in.
+ *
+ * Ownership: the px_io owns its socket and its two evbuffers; px_io_free() closes and frees
+ * them. Callbacks may call px_io_free() on their own px_io: the free is then completed when
+ * the callback returns.
+ *
+ * Callback contract:
+ *  - readcb: new bytes are in px_io_input(), or reading was re-enabled with bytes still
+ *    buffered. Called only while reading is enabled.
+ *  - writecb: a write moved bytes and px_io_output() now holds at most the write low-water
+ *    mark (0 by default: it is empty).
+ *  - eventcb: PX_IO_CONNECTED; PX_IO_EOF (the peer closed its side; any bytes that came with
+ *    it were given to readcb first); PX_IO_ERROR (px_io_error() is the errno); PX_IO_TIMEOUT
+ *    with PX_IO_READING or PX_IO_WRITING. After EOF or an error no further events come.
+ */
+#ifndef PX_IO_H
+#define PX_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct event_base;
+struct evbuffer;
+typedef struct px_io_s px_io_t;
+
+enum {
+    PX_IO_READING = 0x01,
+    PX_IO_WRITING = 0x02,
+    PX_IO_EOF = 0x10,
+    PX_IO_ERROR = 0x20,
+    PX_IO_TIMEOUT = 0x40,
+    PX_IO_CONNECTED = 0x80,
+};
+
+typedef void (*px_io_cb)(px_io_t *io, void *arg);
+typedef void (*px_io_event_cb)(px_io_t *io, short what, void *arg);
+
+/* Wrap a connected non-blocking socket (or one to connect with px_io_connect()). Reading
+ * starts disabled. Returns NULL when out of memory (the socket is then not closed). */
+px_io_t *px_io_new(struct event_base *base, int fd);
+
+/* Start a non-blocking connect; the result comes as PX_IO_CONNECTED or PX_IO_ERROR (never
+ * from within this call). The write timeout bounds the connect. Returns -1 with errno only
+ * when the connect could not even be attempted. */
+int px_io_connect(px_io_t *io, const struct sockaddr *sa, socklen_t len);
+
+void px_io_free(px_io_t *io);
+
+void px_io_setcb(px_io_t *io, px_io_cb readcb, px_io_cb writecb, px_io_event_cb eventcb,
+                 void *arg);
+
+struct evbuffer *px_io_input(px_io_t *io);
+struct evbuffer *px_io_output(px_io_t *io);
+int px_io_fd(const px_io_t *io);
+int px_io_error(const px_io_t *io);
+
+/* Enable or pause reading. Pausing is free: the kernel's buffer fills and TCP pushes back.
+ * Enabling runs readcb from the loop (not from this call) when bytes are buffered or the
+ * socket may have more. */
+void px_io_read_enable(px_io_t *io);
+void px_io_read_disable(px_io_t *io);
+int px_io_reading(const px_io_t *io);
+
+/* Stop reading while the input buffer holds `high` bytes or more (0: no limit). */
+void px_io_set_read_high(px_io_t *io, size_t high);
+/* Call writecb when the output drains to `low` bytes or fewer (default 0). */
+void px_io_set_write_low(px_io_t *io, size_t low);
+
+/* Idle timeouts in milliseconds (0: none), counted from now: reading times out when reading
+ * is enabled and nothing arrives for read_ms; writing when output is pending and nothing
+ * leaves for write_ms. */
+void px_io_set_timeouts(px_io_t *io, uint64_t read_ms, uint64_t write_ms);
+
+/* Run readcb from the loop even if nothing new arrived (a pipelined request waiting in the
+ * input buffer). */
+void px_io_schedule_read(px_io_t *io);
+
+/* Stop sending after the output is flushed: shutdown(SHUT_WR) once it is empty. */
+void px_io_shutdown_write(px_io_t *io);
+
+#endif
