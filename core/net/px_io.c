@@ -23,7 +23,7 @@
 #include "px_io.h"
 
 #define PX_IO_READ_MIN (16 * 1024)
-#define PX_IO_READ_MAX (256 * 1024)
+#define PX_IO_READ_MAX (64 * 1024)
 
 struct px_io_s {
     int fd;
