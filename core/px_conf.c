@@ -1260,3 +1260,20 @@ void px_conf_error_format(const px_conf_error_t *e, char *buf, size_t size)
     else
         snprintf(buf, size, "%s:%u:%u: %s", e->file, e->line, e->col, e->msg);
 }
+
+px_conf_t *px_conf_load_or_report(const char *file, FILE *out)
+{
+    px_conf_error_t errs[32];
+    size_t nerrs = 0;
+    px_conf_t *conf = px_conf_load(file, errs, sizeof(errs) / sizeof(errs[0]), &nerrs);
+    if (conf == NULL) {
+        for (size_t i = 0; i < nerrs; i++) {
+            const px_conf_error_t *e = &errs[i];
+            if (e->line == 0)
+                fprintf(out, "%s: %s\n", e->file, e->msg);
+            else
+                fprintf(out, "%s:%u:%u: %s\n", e->file, e->line, e->col, e->msg);
+        }
+    }
+    return conf;
+}

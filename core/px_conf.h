@@ -4,6 +4,8 @@
 #ifndef PX_CONF_H
 #define PX_CONF_H
 
+#include <stdio.h>
+
 #include "px_conf-t.h"
 
 /*
@@ -28,6 +30,9 @@ void px_conf_release(px_conf_t *conf);
 /* Parse helpers shared with modules' config code. Return 0 on success, -1 on bad input. */
 int px_conf_parse_duration(const char *s, uint64_t *ms);  /* "250ms" "15s" "2m" "1h" "0" */
 int px_conf_parse_size(const char *s, uint64_t *bytes);   /* "512" "16k" "1m" "1g" (binary) */
+
+/* px_conf_load(), printing every error as one "FILE:LINE:COL: message" line to `out`. */
+px_conf_t *px_conf_load_or_report(const char *file, FILE *out);
 
 /* Format "FILE:LINE:COL: message" into buf. */
 void px_conf_error_format(const px_conf_error_t *e, char *buf, size_t size);

@@ -48,17 +48,9 @@ static void px_version(void)
 
 static int px_check(const char *file)
 {
-    px_conf_error_t errs[32];
-    size_t nerrs = 0;
-    px_conf_t *conf = px_conf_load(file, errs, 32, &nerrs);
-    if (conf == NULL) {
-        char line[1200];
-        for (size_t i = 0; i < nerrs; i++) {
-            px_conf_error_format(&errs[i], line, sizeof(line));
-            fprintf(stderr, "%s\n", line);
-        }
+    px_conf_t *conf = px_conf_load_or_report(file, stderr);
+    if (conf == NULL)
         return 1;
-    }
     printf("%s: configuration OK\n", file);
     px_conf_release(conf);
     return 0;

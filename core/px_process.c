@@ -351,17 +351,9 @@ static int px_process_write_pid(const char *path)
 
 int px_process_run(const char *file)
 {
-    px_conf_error_t errs[16];
-    size_t nerrs = 0;
-    px_conf_t *conf = px_conf_load(file, errs, 16, &nerrs);
-    if (conf == NULL) {
-        char line[1200];
-        for (size_t i = 0; i < nerrs; i++) {
-            px_conf_error_format(&errs[i], line, sizeof(line));
-            fprintf(stderr, "%s\n", line);
-        }
+    px_conf_t *conf = px_conf_load_or_report(file, stderr);
+    if (conf == NULL)
         return 1;
-    }
     if (px_log_open(conf->error_log_path, conf->error_log_level) < 0) {
         fprintf(stderr, "cannot open error log %s: %s\n", conf->error_log_path,
                 strerror(errno));

@@ -1,6 +1,7 @@
 /*
  * px_h1_body.c: moving an HTTP/1.1 message body between evbuffers.
  */
+#include <stdint.h>
 #include <stdio.h>
 
 #include <event2/buffer.h>
@@ -43,6 +44,22 @@ static int px_h1_body_move(px_h1_body_t *b, struct evbuffer *src, struct evbuffe
     return 0;
 }
 
+/* How many body bytes may move now: what src has, what dst has room for below `high`, and at
+ * most `left` (what remains of the body or chunk). 0 means wait. */
+static size_t px_h1_body_movable(struct evbuffer *src, struct evbuffer *dst, size_t high,
+                                 uint64_t left)
+{
+    size_t avail = evbuffer_get_length(src), held = evbuffer_get_length(dst);
+    if (avail == 0 || held >= high)
+        return 0;
+    size_t n = high - held;
+    if (n > avail)
+        n = avail;
+    if (n > left)
+        n = (size_t)left;
+    return n;
+}
+
 static px_status_t px_h1_body_finish(px_h1_body_t *b, struct evbuffer *dst)
 {
     if (b->out == PX_BODY_CHUNKED && !b->last_written)
@@ -62,14 +79,9 @@ px_status_t px_h1_body_pump(px_h1_body_t *b, struct evbuffer *src, struct evbuff
 
     case PX_BODY_LENGTH:
         while (b->remaining > 0) {
-            size_t avail = evbuffer_get_length(src), room = evbuffer_get_length(dst);
-            if (avail == 0 || room >= high)
+            size_t n = px_h1_body_movable(src, dst, high, b->remaining);
+            if (n == 0)
                 return PX_AGAIN;
-            size_t n = high - room;
-            if (n > avail)
-                n = avail;
-            if (n > b->remaining)
-                n = (size_t)b->remaining;
             if (px_h1_body_move(b, src, dst, n) < 0)
                 return PX_DECLINED;
             b->remaining -= n;
@@ -78,25 +90,19 @@ px_status_t px_h1_body_pump(px_h1_body_t *b, struct evbuffer *src, struct evbuff
 
     case PX_BODY_CLOSE:
         for (;;) {
-            size_t avail = evbuffer_get_length(src), room = evbuffer_get_length(dst);
-            if (avail == 0 || room >= high)
+            size_t n = px_h1_body_movable(src, dst, high, UINT64_MAX);
+            if (n == 0)
                 return PX_AGAIN;
-            size_t n = high - room;
-            if (px_h1_body_move(b, src, dst, n < avail ? n : avail) < 0)
+            if (px_h1_body_move(b, src, dst, n) < 0)
                 return PX_DECLINED;
         }
 
     case PX_BODY_CHUNKED:
         for (;;) {
             if (b->chunked.remaining > 0) {
-                size_t avail = evbuffer_get_length(src), room = evbuffer_get_length(dst);
-                if (avail == 0 || room >= high)
+                size_t n = px_h1_body_movable(src, dst, high, b->chunked.remaining);
+                if (n == 0)
                     return PX_AGAIN;
-                size_t n = high - room;
-                if (n > avail)
-                    n = avail;
-                if (n > b->chunked.remaining)
-                    n = (size_t)b->chunked.remaining;
                 if (px_h1_body_move(b, src, dst, n) < 0)
                     return PX_DECLINED;
                 px_h1_chunked_data_consumed(&b->chunked, n);
