@@ -24,7 +24,7 @@
 typedef struct {
     struct sockaddr_storage sa;
     socklen_t salen;
-    char *text;               /* "127.0.0.1:8080", "[::1]:8080" as written (host kept as given) */
+    char *text; /* "127.0.0.1:8080", "[::1]:8080" as written (host kept as given) */
 } px_conf_addr_t;
 
 typedef enum {
@@ -42,57 +42,57 @@ typedef enum {
 
 /* Where a log goes: "stderr", "stdout", or a file path (opened for append). */
 typedef struct {
-    char *path;               /* NULL = stderr; "stdout" is kept as the string "stdout" */
+    char *path; /* NULL = stderr; "stdout" is kept as the string "stdout" */
     px_access_format_t format;
-    unsigned configured : 1;  /* the key was written (a listener's unset log inherits) */
+    unsigned configured : 1; /* the key was written (a listener's unset log inherits) */
 } px_conf_access_log_t;
 
 /* A sockaddr prefix for trusted_proxies: "10.0.0.0/8", "::1/128", "127.0.0.1". */
 typedef struct {
-    int family;               /* AF_INET or AF_INET6 */
-    uint8_t addr[16];         /* network order; 4 bytes used for AF_INET */
-    unsigned prefix;          /* 0..32 or 0..128 */
+    int family;       /* AF_INET or AF_INET6 */
+    uint8_t addr[16]; /* network order; 4 bytes used for AF_INET */
+    unsigned prefix;  /* 0..32 or 0..128 */
 } px_conf_cidr_t;
 
 typedef enum {
-    PX_XFF_APPEND = 0,        /* append the client address to X-Forwarded-For (default) */
-    PX_XFF_REPLACE,           /* drop what the client sent, set our own values */
-    PX_XFF_OFF,               /* pass X-Forwarded-* through untouched, add nothing */
+    PX_XFF_APPEND = 0, /* append the client address to X-Forwarded-For (default) */
+    PX_XFF_REPLACE,    /* drop what the client sent, set our own values */
+    PX_XFF_OFF,        /* pass X-Forwarded-* through untouched, add nothing */
 } px_xff_mode_t;
 
 /* listeners[].forwarded */
 typedef struct {
     px_xff_mode_t mode;
-    px_conf_cidr_t *trusted;  /* trusted_proxies; a client not in it gets incoming X-Forwarded-*
-                                 fields removed before ours are added (mode append) */
+    px_conf_cidr_t *trusted; /* trusted_proxies; a client not in it gets incoming X-Forwarded-*
+                                fields removed before ours are added (mode append) */
     size_t ntrusted;
 } px_conf_forwarded_t;
 
 /* listeners[].limits: HTTP/1 parser and body limits */
 typedef struct {
-    uint64_t max_head;        /* max_header_size, default 16k */
-    uint64_t max_headers;     /* max_headers, default 100 */
-    uint64_t max_uri;         /* max_uri_size, default 8k */
-    uint64_t max_body;        /* max_body_size, default 0 = unlimited */
+    uint64_t max_head;    /* max_header_size, default 16k */
+    uint64_t max_headers; /* max_headers, default 100 */
+    uint64_t max_uri;     /* max_uri_size, default 8k */
+    uint64_t max_body;    /* max_body_size, default 0 = unlimited */
 } px_conf_limits_t;
 
 /* One `name: value` pair in match.headers, respond.headers, ... */
 typedef struct {
-    char *name;               /* lowercased */
+    char *name; /* lowercased */
     char *value;
 } px_conf_kv_t;
 
 typedef enum {
     PX_MATCH_HOST_ANY = 0,
-    PX_MATCH_HOST_EXACT,      /* "api.example.com" (compared case-insensitively, port ignored) */
-    PX_MATCH_HOST_SUFFIX,     /* "*.example.com": one or more labels before ".example.com" */
+    PX_MATCH_HOST_EXACT,  /* "api.example.com" (compared case-insensitively, port ignored) */
+    PX_MATCH_HOST_SUFFIX, /* "*.example.com": one or more labels before ".example.com" */
 } px_host_match_t;
 
 typedef enum {
     PX_MATCH_PATH_ANY = 0,
-    PX_MATCH_PATH_EXACT,      /* match.path */
-    PX_MATCH_PATH_PREFIX,     /* match.path_prefix */
-    PX_MATCH_PATH_REGEX,      /* match.path_regex: PCRE2, unanchored unless the pattern is */
+    PX_MATCH_PATH_EXACT,  /* match.path */
+    PX_MATCH_PATH_PREFIX, /* match.path_prefix */
+    PX_MATCH_PATH_REGEX,  /* match.path_regex: PCRE2, unanchored unless the pattern is */
 } px_path_match_t;
 
 typedef enum {
@@ -104,15 +104,15 @@ typedef enum {
 struct px_conf_upstream_s;
 
 typedef struct {
-    char *name;               /* route name: routes[].name, else "LISTENER#INDEX" */
+    char *name; /* route name: routes[].name, else "LISTENER#INDEX" */
 
     /* match */
     px_host_match_t host_match;
-    char *host;               /* lowercased; for SUFFIX the part after "*" (".example.com") */
+    char *host; /* lowercased; for SUFFIX the part after "*" (".example.com") */
     px_path_match_t path_match;
-    char *path;               /* exact path or prefix */
-    void *path_regex;         /* pcre2_code * for PX_MATCH_PATH_REGEX */
-    char **methods;           /* match.methods: exact method tokens; NULL/0 = any */
+    char *path;       /* exact path or prefix */
+    void *path_regex; /* pcre2_code * for PX_MATCH_PATH_REGEX */
+    char **methods;   /* match.methods: exact method tokens; NULL/0 = any */
     size_t nmethods;
     px_conf_kv_t *match_headers; /* match.headers: name lowercased; value exact; "*" = present */
     size_t nmatch_headers;
@@ -120,27 +120,27 @@ typedef struct {
     /* action */
     px_route_action_t action;
     struct px_conf_upstream_s *upstream; /* PX_ACTION_UPSTREAM; points into conf->upstreams */
-    char *host_rewrite;       /* host_rewrite: send this Host upstream; NULL = pass through */
-    uint64_t timeout_ms;      /* timeout: whole exchange, request start to response end;
-                                 default 60s; 0 = none */
+    char *host_rewrite;             /* host_rewrite: send this Host upstream; NULL = pass through */
+    uint64_t timeout_ms;            /* timeout: whole exchange, request start to response end;
+                                       default 60s; 0 = none */
     uint64_t first_byte_timeout_ms; /* first_byte_timeout: overrides the upstream's; 0 = inherit */
 
-    int respond_status;       /* respond.status (default 200) */
+    int respond_status; /* respond.status (default 200) */
     px_conf_kv_t *respond_headers;
     size_t nrespond_headers;
-    char *respond_body;       /* respond.body (may be NULL) */
+    char *respond_body; /* respond.body (may be NULL) */
     size_t respond_body_len;
 
-    int redirect_status;      /* redirect.status: 301, 302 (default), 303, 307, 308 */
-    char *redirect_location;  /* redirect.location: a template; ${scheme}, ${host}, ${path},
-                                 ${query} and ${request_uri} (path?query) are substituted */
+    int redirect_status;     /* redirect.status: 301, 302 (default), 303, 307, 308 */
+    char *redirect_location; /* redirect.location: a template; ${scheme}, ${host}, ${path},
+                                ${query} and ${request_uri} (path?query) are substituted */
 
-    int line;                 /* where the route starts in the file, for logs */
+    int line; /* where the route starts in the file, for logs */
 } px_conf_route_t;
 
 typedef struct {
     char *name;
-    px_conf_addr_t listen;    /* listen: "ADDR:PORT" */
+    px_conf_addr_t listen;             /* listen: "ADDR:PORT" */
     uint64_t client_header_timeout_ms; /* default 10s */
     uint64_t keepalive_timeout_ms;     /* default 75s; 0 disables keep-alive */
     uint64_t client_body_timeout_ms;   /* idle time between body reads, default 60s */
@@ -149,17 +149,17 @@ typedef struct {
     uint64_t max_requests_per_conn;    /* keepalive_requests, default 1000; 0 = unlimited */
     px_conf_limits_t limits;
     px_conf_forwarded_t forwarded;
-    px_conf_access_log_t access_log;   /* listener's access log; when not configured the
-                                          loader copies the top-level one here */
-    int backlog;                       /* default 511 */
+    px_conf_access_log_t access_log; /* listener's access log; when not configured the
+                                        loader copies the top-level one here */
+    int backlog;                     /* default 511 */
     px_conf_route_t *routes;
     size_t nroutes;
 } px_conf_listener_t;
 
 typedef struct {
-    char *host;               /* as written (hostname or literal), for logs and Host headers */
-    px_conf_addr_t addr;      /* resolved at load (first getaddrinfo result of the family) */
-    unsigned weight;          /* default 1 */
+    char *host;          /* as written (hostname or literal), for logs and Host headers */
+    px_conf_addr_t addr; /* resolved at load (first getaddrinfo result of the family) */
+    unsigned weight;     /* default 1 */
 } px_conf_endpoint_t;
 
 typedef enum {
@@ -171,26 +171,26 @@ typedef struct px_conf_upstream_s {
     px_conf_endpoint_t *endpoints;
     size_t nendpoints;
     px_balance_t balance;
-    uint64_t connect_timeout_ms;      /* default 5s */
-    uint64_t first_byte_timeout_ms;   /* request fully sent -> response head begins; 60s */
-    uint64_t read_timeout_ms;         /* idle time between response body reads; 60s */
-    uint64_t keepalive_max_idle;      /* keepalive.max_idle per worker per endpoint, 32 */
+    uint64_t connect_timeout_ms;        /* default 5s */
+    uint64_t first_byte_timeout_ms;     /* request fully sent -> response head begins; 60s */
+    uint64_t read_timeout_ms;           /* idle time between response body reads; 60s */
+    uint64_t keepalive_max_idle;        /* keepalive.max_idle per worker per endpoint, 32 */
     uint64_t keepalive_idle_timeout_ms; /* keepalive.idle_timeout, 60s */
-    uint64_t keepalive_max_requests;  /* keepalive.max_requests per connection, 0 = unlimited */
-    unsigned index;                   /* position in conf->upstreams */
+    uint64_t keepalive_max_requests;    /* keepalive.max_requests per connection, 0 = unlimited */
+    unsigned index;                     /* position in conf->upstreams */
 } px_conf_upstream_t;
 
 typedef struct px_conf_s {
-    _Atomic int refs;         /* px_conf_retain / px_conf_release */
-    unsigned generation;      /* set by the process when the snapshot is activated */
-    char *file;               /* the path it was loaded from */
+    _Atomic int refs;    /* px_conf_retain / px_conf_release */
+    unsigned generation; /* set by the process when the snapshot is activated */
+    char *file;          /* the path it was loaded from */
 
-    unsigned workers;         /* resolved: "auto" -> number of online CPUs */
+    unsigned workers;          /* resolved: "auto" -> number of online CPUs */
     uint64_t drain_timeout_ms; /* default 30s */
-    char *pid_file;           /* NULL = none */
+    char *pid_file;            /* NULL = none */
 
-    px_log_level_t error_log_level; /* error_log.level, default info */
-    char *error_log_path;           /* error_log.path, NULL = stderr */
+    px_log_level_t error_log_level;  /* error_log.level, default info */
+    char *error_log_path;            /* error_log.path, NULL = stderr */
     px_conf_access_log_t access_log; /* top-level access_log; default: off */
 
     px_conf_listener_t *listeners;
@@ -198,14 +198,14 @@ typedef struct px_conf_s {
     px_conf_upstream_t *upstreams;
     size_t nupstreams;
 
-    void *arena;              /* private: the loader's allocation arena */
+    void *arena; /* private: the loader's allocation arena */
 } px_conf_t;
 
 /* One error found while loading: where and what. */
 typedef struct {
     char file[512];
-    unsigned line;            /* 1-based */
-    unsigned col;             /* 1-based */
+    unsigned line; /* 1-based */
+    unsigned col;  /* 1-based */
     char msg[512];
 } px_conf_error_t;
 

@@ -24,7 +24,7 @@
 #include "px_conf_yaml.h"
 #include "px_pool.h"
 
-#define PX_CONF_MAX_FILE (16 * 1024 * 1024)
+#define PX_CONF_MAX_FILE    (16 * 1024 * 1024)
 #define PX_CONF_MAX_WORKERS 256
 
 /* ---- small validators ---------------------------------------------------------------------- */
@@ -85,8 +85,8 @@ static int px_conf_set_name(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const p
  * as written and, when host is not NULL, the host part (brackets kept for IPv6) are copied into
  * the arena. Hostnames are resolved with getaddrinfo() when cx->resolve is set.
  */
-static int px_conf_addr(px_conf_ctx_t *cx, const px_ynode_t *n, int wildcard,
-                        px_conf_addr_t *addr, char **host)
+static int px_conf_addr(px_conf_ctx_t *cx, const px_ynode_t *n, int wildcard, px_conf_addr_t *addr,
+                        char **host)
 {
     if (px_conf_scalar(cx, n, "an address (HOST:PORT)") < 0)
         return -1;
@@ -105,13 +105,14 @@ static int px_conf_addr(px_conf_ctx_t *cx, const px_ynode_t *n, int wildcard,
     } else {
         colon = strrchr(s, ':');
         if (colon == NULL)
-            return px_conf_err(cx, n,
-                               "invalid address %s (expected HOST:PORT, [IPv6]:PORT%s)",
+            return px_conf_err(cx, n, "invalid address %s (expected HOST:PORT, [IPv6]:PORT%s)",
                                px_conf_q(cx, s, n->len), wildcard ? " or *:PORT" : "");
         hlen = (size_t)(colon - s);
         if (memchr(s, ':', hlen) != NULL)
-            return px_conf_err(cx, n, "invalid address %s (write IPv6 addresses in brackets: "
-                               "[::1]:8080)", px_conf_q(cx, s, n->len));
+            return px_conf_err(cx, n,
+                               "invalid address %s (write IPv6 addresses in brackets: "
+                               "[::1]:8080)",
+                               px_conf_q(cx, s, n->len));
     }
     const char *port = colon + 1;
     uint64_t p;
@@ -120,8 +121,7 @@ static int px_conf_addr(px_conf_ctx_t *cx, const px_ynode_t *n, int wildcard,
         return px_conf_err(cx, n, "invalid port %s (expected 1..65535)",
                            px_conf_q(cx, port, strlen(port)));
     if (hlen == 0 || hlen >= 256)
-        return px_conf_err(cx, n, "invalid address %s (missing host)",
-                           px_conf_q(cx, s, n->len));
+        return px_conf_err(cx, n, "invalid address %s (missing host)", px_conf_q(cx, s, n->len));
 
     char hbuf[256];
     memcpy(hbuf, h, hlen);
@@ -209,8 +209,10 @@ static int px_conf_cidr(px_conf_ctx_t *cx, const px_ynode_t *n, px_conf_cidr_t *
         c->family = AF_INET6;
         max = 128;
     } else {
-        return px_conf_err(cx, n, "invalid address %s (expected an IPv4 or IPv6 address with "
-                           "an optional /prefix)", px_conf_q(cx, n->str, n->len));
+        return px_conf_err(cx, n,
+                           "invalid address %s (expected an IPv4 or IPv6 address with "
+                           "an optional /prefix)",
+                           px_conf_q(cx, n->str, n->len));
     }
     c->prefix = max;
     if (slash != NULL) {
@@ -238,7 +240,7 @@ static int px_conf_cidr(px_conf_ctx_t *cx, const px_ynode_t *n, px_conf_cidr_t *
 static int px_conf_log_path(px_conf_ctx_t *cx, px_ynode_t *v, char **path)
 {
     char *s = NULL;
-    px_conf_key_t k = { .off = 0 };
+    px_conf_key_t k = {.off = 0};
     if (px_conf_set_str(cx, v, &s, &k) < 0)
         return -1;
     *path = strcmp(s, "stderr") == 0 ? NULL : s;
@@ -290,7 +292,8 @@ static int px_conf_set_access_log(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
         return 0;
     }
     if (v->type != PX_YNODE_SCALAR)
-        return px_conf_err(cx, v, "expected off, stderr, stdout, a file path or a map "
+        return px_conf_err(cx, v,
+                           "expected off, stderr, stdout, a file path or a map "
                            "{ path, format }");
     return px_conf_log_path(cx, v, &log->path);
 }
@@ -306,7 +309,7 @@ static int px_conf_set_error_path(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
 static int px_conf_set_error_level(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
                                    const px_conf_key_t *k)
 {
-    static const char *const levels[] = { "error", "warn", "info", "debug" };
+    static const char *const levels[] = {"error", "warn", "info", "debug"};
     if (px_conf_scalar(cx, v, "a string") < 0)
         return -1;
     for (size_t i = 0; i < PX_KEY_NELTS(levels); i++) {
@@ -331,7 +334,8 @@ static int px_conf_set_error_log(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
         return px_conf_walk(cx, v, px_conf_error_log_keys, PX_KEY_NELTS(px_conf_error_log_keys),
                             obj, NULL);
     if (v->type != PX_YNODE_SCALAR)
-        return px_conf_err(cx, v, "expected stderr, stdout, a file path or a map "
+        return px_conf_err(cx, v,
+                           "expected stderr, stdout, a file path or a map "
                            "{ path, level }");
     return px_conf_set_error_path(cx, v, obj, k);
 }
@@ -345,8 +349,7 @@ static const px_conf_key_t px_conf_limits_keys[] = {
     PX_KEY_SIZE("max_body_size", px_conf_limits_t, max_body, 0),
 };
 
-static int px_conf_set_limits(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
-                              const px_conf_key_t *k)
+static int px_conf_set_limits(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
 {
     return px_conf_walk(cx, v, px_conf_limits_keys, PX_KEY_NELTS(px_conf_limits_keys),
                         &((px_conf_listener_t *)obj)->limits, NULL);
@@ -355,7 +358,7 @@ static int px_conf_set_limits(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
 static int px_conf_set_forwarded_mode(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
                                       const px_conf_key_t *k)
 {
-    static const char *const modes[] = { "append", "replace", "off" };
+    static const char *const modes[] = {"append", "replace", "off"};
     if (px_conf_scalar(cx, v, "a string") < 0)
         return -1;
     for (size_t i = 0; i < PX_KEY_NELTS(modes); i++) {
@@ -368,8 +371,7 @@ static int px_conf_set_forwarded_mode(px_conf_ctx_t *cx, px_ynode_t *v, void *ob
                        px_conf_q(cx, v->str, v->len));
 }
 
-static int px_conf_set_trusted(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
-                               const px_conf_key_t *k)
+static int px_conf_set_trusted(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
 {
     px_conf_forwarded_t *fw = obj;
     if (v->type != PX_YNODE_SEQ)
@@ -429,7 +431,8 @@ static int px_conf_headers(px_conf_ctx_t *cx, px_ynode_t *v, px_conf_kv_t **kvs,
         if (px_conf_scalar(cx, vn, "a string (the header value)") < 0) {
             rc = -1;
         } else if (!px_conf_is_field_value(vn->str, vn->len)) {
-            rc = px_conf_err(cx, vn, "invalid header value (CR, LF, NUL and other control "
+            rc = px_conf_err(cx, vn,
+                             "invalid header value (CR, LF, NUL and other control "
                              "characters are not allowed)");
         } else if ((out[i].name = px_conf_dup(cx, kn->str, kn->len)) == NULL ||
                    (out[i].value = px_conf_dup(cx, vn->str, vn->len)) == NULL) {
@@ -476,12 +479,15 @@ static int px_conf_set_match_host(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
         if (inet_pton(AF_INET6, buf, &a) != 1)
             return px_conf_err(cx, v, "invalid IPv6 address %s", px_conf_q(cx, s, len));
     } else if (memchr(s, ':', len) != NULL) {
-        return px_conf_err(cx, v, "a port is not allowed here (the request's port is ignored "
+        return px_conf_err(cx, v,
+                           "a port is not allowed here (the request's port is ignored "
                            "when matching)");
     } else if (!px_conf_is_hostname(r->host_match == PX_MATCH_HOST_SUFFIX ? s + 1 : s,
                                     r->host_match == PX_MATCH_HOST_SUFFIX ? len - 1 : len)) {
-        return px_conf_err(cx, v, "invalid host pattern %s (expected a host name or "
-                           "*.domain)", px_conf_q(cx, v->str, v->len));
+        return px_conf_err(cx, v,
+                           "invalid host pattern %s (expected a host name or "
+                           "*.domain)",
+                           px_conf_q(cx, v->str, v->len));
     }
     if ((r->host = px_conf_dup(cx, s, len)) == NULL)
         return -1;
@@ -519,7 +525,10 @@ static int px_conf_set_match_prefix(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
     return px_conf_match_path(cx, v, obj, PX_MATCH_PATH_PREFIX);
 }
 
-static void px_conf_free_regex(void *code) { pcre2_code_free(code); }
+static void px_conf_free_regex(void *code)
+{
+    pcre2_code_free(code);
+}
 
 static int px_conf_set_match_regex(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
                                    const px_conf_key_t *k)
@@ -608,17 +617,15 @@ static px_ynode_t *px_conf_one_of(px_conf_ctx_t *cx, px_ynode_t **seen, size_t f
             first = seen[i];
     for (size_t i = from; i < to; i++)
         if (seen[i] != NULL && seen[i] != first)
-            px_conf_err(cx, seen[i], "\"%s\" conflicts with \"%s\" (%s)", seen[i]->str,
-                        first->str, what);
+            px_conf_err(cx, seen[i], "\"%s\" conflicts with \"%s\" (%s)", seen[i]->str, first->str,
+                        what);
     return first;
 }
 
-static int px_conf_set_match(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
-                             const px_conf_key_t *k)
+static int px_conf_set_match(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
 {
     px_ynode_t *seen[PX_CONF_MAX_KEYS];
-    int rc = px_conf_walk(cx, v, px_conf_match_keys, PX_KEY_NELTS(px_conf_match_keys), obj,
-                          seen);
+    int rc = px_conf_walk(cx, v, px_conf_match_keys, PX_KEY_NELTS(px_conf_match_keys), obj, seen);
     if (rc == 0 && (seen[0] != NULL) + (seen[1] != NULL) + (seen[2] != NULL) > 1) {
         px_conf_one_of(cx, seen, 0, 3, "give at most one of path, path_prefix, path_regex");
         rc = -1;
@@ -657,8 +664,7 @@ static int px_conf_set_respond_headers(px_conf_ctx_t *cx, px_ynode_t *v, void *o
     for (size_t i = 0; i < r->nrespond_headers; i++) {
         const char *name = r->respond_headers[i].name;
         if (strcmp(name, "content-length") == 0 || strcmp(name, "transfer-encoding") == 0)
-            return px_conf_err(cx, v->items[2 * i], "\"%s\" is set by pyxis from the body",
-                               name);
+            return px_conf_err(cx, v->items[2 * i], "\"%s\" is set by pyxis from the body", name);
     }
     return 0;
 }
@@ -684,14 +690,12 @@ static const px_conf_key_t px_conf_respond_keys[] = {
     PX_KEY_FN("body", px_conf_set_respond_body),
 };
 
-static int px_conf_set_respond(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
-                               const px_conf_key_t *k)
+static int px_conf_set_respond(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
 {
     px_conf_route_t *r = obj;
     px_ynode_t *seen[PX_CONF_MAX_KEYS];
     r->action = PX_ACTION_RESPOND;
-    if (px_conf_walk(cx, v, px_conf_respond_keys, PX_KEY_NELTS(px_conf_respond_keys), r, seen) <
-        0)
+    if (px_conf_walk(cx, v, px_conf_respond_keys, PX_KEY_NELTS(px_conf_respond_keys), r, seen) < 0)
         return -1;
     int st = r->respond_status;
     if (seen[2] != NULL && r->respond_body_len > 0 && (st < 200 || st == 204 || st == 304))
@@ -702,7 +706,7 @@ static int px_conf_set_respond(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
 static int px_conf_set_redirect_location(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
                                          const px_conf_key_t *k)
 {
-    static const char *const vars[] = { "scheme", "host", "path", "query", "request_uri" };
+    static const char *const vars[] = {"scheme", "host", "path", "query", "request_uri"};
     px_conf_route_t *r = obj;
     if (px_conf_scalar(cx, v, "a URL") < 0)
         return -1;
@@ -718,7 +722,8 @@ static int px_conf_set_redirect_location(px_conf_ctx_t *cx, px_ynode_t *v, void 
         while (i < PX_KEY_NELTS(vars) && (strlen(vars[i]) != n || memcmp(vars[i], p + 2, n)))
             i++;
         if (i == PX_KEY_NELTS(vars))
-            return px_conf_err(cx, v, "unknown variable %s in location (known: ${scheme} "
+            return px_conf_err(cx, v,
+                               "unknown variable %s in location (known: ${scheme} "
                                "${host} ${path} ${query} ${request_uri})",
                                px_conf_q(cx, p, (size_t)(end - p) + 1));
         p = end + 1;
@@ -734,19 +739,20 @@ static int px_conf_set_redirect_status(px_conf_ctx_t *cx, px_ynode_t *v, void *o
     if (px_conf_uint(cx, v, 0, 999, &st) < 0)
         return -1;
     if (st != 301 && st != 302 && st != 303 && st != 307 && st != 308)
-        return px_conf_err(cx, v, "invalid redirect status %d (expected 301, 302, 303, 307 or "
-                           "308)", (int)st);
+        return px_conf_err(cx, v,
+                           "invalid redirect status %d (expected 301, 302, 303, 307 or "
+                           "308)",
+                           (int)st);
     ((px_conf_route_t *)obj)->redirect_status = (int)st;
     return 0;
 }
 
 static const px_conf_key_t px_conf_redirect_keys[] = {
-    { "location", px_conf_set_redirect_location, 0, 0, 0, 0, 1 },
+    {"location", px_conf_set_redirect_location, 0, 0, 0, 0, 1},
     PX_KEY_FN("status", px_conf_set_redirect_status),
 };
 
-static int px_conf_set_redirect(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
-                                const px_conf_key_t *k)
+static int px_conf_set_redirect(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
 {
     ((px_conf_route_t *)obj)->action = PX_ACTION_REDIRECT;
     return px_conf_walk(cx, v, px_conf_redirect_keys, PX_KEY_NELTS(px_conf_redirect_keys), obj,
@@ -780,7 +786,7 @@ static const px_conf_key_t px_conf_route_keys[] = {
 
 static int px_conf_route(px_conf_ctx_t *cx, px_ynode_t *v, px_conf_route_t *r)
 {
-    static const char *const actions[] = { "upstream", "respond", "redirect" };
+    static const char *const actions[] = {"upstream", "respond", "redirect"};
     px_ynode_t *seen[PX_CONF_MAX_KEYS];
     r->timeout_ms = 60 * 1000;
     r->respond_status = 200;
@@ -799,17 +805,17 @@ static int px_conf_route(px_conf_ctx_t *cx, px_ynode_t *v, px_conf_route_t *r)
     if (action != seen[0]) {
         for (size_t i = 3; i < 6; i++)
             if (seen[i] != NULL)
-                rc = px_conf_err(cx, seen[i], "\"%s\" is only allowed with \"upstream\" (this "
-                                 "route uses \"%s\")", seen[i]->str,
-                                 actions[r->action]);
+                rc = px_conf_err(cx, seen[i],
+                                 "\"%s\" is only allowed with \"upstream\" (this "
+                                 "route uses \"%s\")",
+                                 seen[i]->str, actions[r->action]);
     }
     return rc;
 }
 
 /* ---- listeners ----------------------------------------------------------------------------- */
 
-static int px_conf_set_routes(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
-                              const px_conf_key_t *k)
+static int px_conf_set_routes(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
 {
     px_conf_listener_t *l = obj;
     if (px_conf_expect_seq(cx, v) < 0)
@@ -828,30 +834,27 @@ static int px_conf_set_routes(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
     return rc;
 }
 
-static int px_conf_set_listen(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
-                              const px_conf_key_t *k)
+static int px_conf_set_listen(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
 {
     return px_conf_addr(cx, v, 1, &((px_conf_listener_t *)obj)->listen, NULL);
 }
 
 static const px_conf_key_t px_conf_listener_keys[] = {
     PX_KEY_FN_AT("name", px_conf_set_name, px_conf_listener_t, name),
-    { "listen", px_conf_set_listen, 0, 0, 0, 0, 1 },
+    {"listen", px_conf_set_listen, 0, 0, 0, 0, 1},
     PX_KEY_DURATION("client_header_timeout", px_conf_listener_t, client_header_timeout_ms, 1),
     PX_KEY_DURATION("client_body_timeout", px_conf_listener_t, client_body_timeout_ms, 1),
     PX_KEY_DURATION("send_timeout", px_conf_listener_t, send_timeout_ms, 1),
     PX_KEY_DURATION("keepalive_timeout", px_conf_listener_t, keepalive_timeout_ms, 0),
-    PX_KEY_UINT("keepalive_requests", px_conf_listener_t, max_requests_per_conn, 0,
-                UINT32_MAX),
+    PX_KEY_UINT("keepalive_requests", px_conf_listener_t, max_requests_per_conn, 0, UINT32_MAX),
     PX_KEY_UINT("backlog", px_conf_listener_t, backlog, 1, 65535),
     PX_KEY_FN("limits", px_conf_set_limits),
     PX_KEY_FN("forwarded", px_conf_set_forwarded),
     PX_KEY_FN_AT("access_log", px_conf_set_access_log, px_conf_listener_t, access_log),
-    { "routes", px_conf_set_routes, 0, 0, 0, 0, 1 },
+    {"routes", px_conf_set_routes, 0, 0, 0, 0, 1},
 };
 
-static int px_conf_listener(px_conf_ctx_t *cx, px_ynode_t *v, size_t index,
-                            px_conf_listener_t *l)
+static int px_conf_listener(px_conf_ctx_t *cx, px_ynode_t *v, size_t index, px_conf_listener_t *l)
 {
     px_ynode_t *seen[PX_CONF_MAX_KEYS];
     l->client_header_timeout_ms = 10 * 1000;
@@ -864,8 +867,8 @@ static int px_conf_listener(px_conf_ctx_t *cx, px_ynode_t *v, size_t index,
     l->limits.max_headers = 100;
     l->limits.max_uri = 8 * 1024;
     l->forwarded.mode = PX_XFF_APPEND;
-    int rc = px_conf_walk(cx, v, px_conf_listener_keys, PX_KEY_NELTS(px_conf_listener_keys), l,
-                          seen);
+    int rc =
+        px_conf_walk(cx, v, px_conf_listener_keys, PX_KEY_NELTS(px_conf_listener_keys), l, seen);
     if (l->name == NULL) {
         char buf[32];
         snprintf(buf, sizeof(buf), "listener%zu", index);
@@ -913,15 +916,18 @@ static int px_conf_set_listeners(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
             px_conf_listener_t *o = &conf->listeners[j];
             if (o->name != NULL && l->name != NULL && strcmp(o->name, l->name) == 0) {
                 size_t km = px_conf_path_key(cx, "name");
-                rc = px_conf_err(cx, name_node, "listener name %s is already used by "
-                                 "listeners[%zu]", px_conf_q(cx, l->name, strlen(l->name)), j);
+                rc = px_conf_err(cx, name_node,
+                                 "listener name %s is already used by "
+                                 "listeners[%zu]",
+                                 px_conf_q(cx, l->name, strlen(l->name)), j);
                 px_conf_path_pop(cx, km);
             }
             if (listen_node != NULL && px_conf_addr_equal(&o->listen, &l->listen)) {
                 size_t km = px_conf_path_key(cx, "listen");
-                rc = px_conf_err(cx, listen_node, "address %s is already used by "
-                                 "listeners[%zu] (%s)", l->listen.text, j,
-                                 px_conf_q(cx, o->name, strlen(o->name)));
+                rc = px_conf_err(cx, listen_node,
+                                 "address %s is already used by "
+                                 "listeners[%zu] (%s)",
+                                 l->listen.text, j, px_conf_q(cx, o->name, strlen(o->name)));
                 px_conf_path_pop(cx, km);
             }
         }
@@ -940,7 +946,7 @@ static int px_conf_set_endpoint_address(px_conf_ctx_t *cx, px_ynode_t *v, void *
 }
 
 static const px_conf_key_t px_conf_endpoint_keys[] = {
-    { "address", px_conf_set_endpoint_address, 0, 0, 0, 0, 1 },
+    {"address", px_conf_set_endpoint_address, 0, 0, 0, 0, 1},
     PX_KEY_UINT("weight", px_conf_endpoint_t, weight, 1, 10000),
 };
 
@@ -961,8 +967,8 @@ static int px_conf_set_endpoints(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
         size_t mark = px_conf_path_index(cx, i);
         e->weight = 1;
         if (ev->type == PX_YNODE_MAP) {
-            if (px_conf_walk(cx, ev, px_conf_endpoint_keys, PX_KEY_NELTS(px_conf_endpoint_keys),
-                             e, NULL) < 0)
+            if (px_conf_walk(cx, ev, px_conf_endpoint_keys, PX_KEY_NELTS(px_conf_endpoint_keys), e,
+                             NULL) < 0)
                 rc = -1;
         } else if (px_conf_addr(cx, ev, 0, &e->addr, &e->host) < 0) {
             rc = -1;
@@ -972,8 +978,7 @@ static int px_conf_set_endpoints(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
     return rc;
 }
 
-static int px_conf_set_balance(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
-                               const px_conf_key_t *k)
+static int px_conf_set_balance(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
 {
     if (px_conf_scalar(cx, v, "a string") < 0)
         return -1;
@@ -998,7 +1003,7 @@ static int px_conf_set_keepalive(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
 }
 
 static const px_conf_key_t px_conf_upstream_keys[] = {
-    { "endpoints", px_conf_set_endpoints, 0, 0, 0, 0, 1 },
+    {"endpoints", px_conf_set_endpoints, 0, 0, 0, 0, 1},
     PX_KEY_FN("balance", px_conf_set_balance),
     PX_KEY_DURATION("connect_timeout", px_conf_upstream_t, connect_timeout_ms, 1),
     PX_KEY_DURATION("first_byte_timeout", px_conf_upstream_t, first_byte_timeout_ms, 1),
@@ -1034,8 +1039,10 @@ static int px_conf_set_upstreams(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
         if (strspn(kn->str, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
                 kn->len ||
             kn->len > 128) {
-            rc = px_conf_err(cx, kn, "invalid upstream name %s (use letters, digits, \"_\", "
-                             "\".\" and \"-\")", px_conf_q(cx, kn->str, kn->len));
+            rc = px_conf_err(cx, kn,
+                             "invalid upstream name %s (use letters, digits, \"_\", "
+                             "\".\" and \"-\")",
+                             px_conf_q(cx, kn->str, kn->len));
             continue;
         }
         if ((u->name = px_conf_dup(cx, kn->str, kn->len)) == NULL)
@@ -1059,8 +1066,7 @@ static unsigned px_conf_ncpus(void)
     return n > PX_CONF_MAX_WORKERS ? PX_CONF_MAX_WORKERS : (unsigned)n;
 }
 
-static int px_conf_set_workers(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
-                               const px_conf_key_t *k)
+static int px_conf_set_workers(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
 {
     px_conf_t *conf = obj;
     uint64_t n;
@@ -1084,7 +1090,7 @@ static const px_conf_key_t px_conf_top_keys[] = {
     PX_KEY_STR("pid_file", px_conf_t, pid_file),
     PX_KEY_FN("error_log", px_conf_set_error_log),
     PX_KEY_FN_AT("access_log", px_conf_set_access_log, px_conf_t, access_log),
-    { "listeners", px_conf_set_listeners, 0, 0, 0, 0, 1 },
+    {"listeners", px_conf_set_listeners, 0, 0, 0, 0, 1},
     PX_KEY_FN("upstreams", px_conf_set_upstreams),
 };
 
@@ -1192,8 +1198,7 @@ px_conf_t *px_conf_load_string(const char *name, const char *yaml, size_t len, i
     return conf;
 }
 
-px_conf_t *px_conf_load(const char *file, px_conf_error_t *errs, size_t max_errs,
-                        size_t *nerrs)
+px_conf_t *px_conf_load(const char *file, px_conf_error_t *errs, size_t max_errs, size_t *nerrs)
 {
     px_conf_ctx_t cx;
     memset(&cx, 0, sizeof(cx));
@@ -1245,7 +1250,10 @@ px_conf_t *px_conf_load(const char *file, px_conf_error_t *errs, size_t max_errs
     return conf;
 }
 
-void px_conf_retain(px_conf_t *conf) { atomic_fetch_add(&conf->refs, 1); }
+void px_conf_retain(px_conf_t *conf)
+{
+    atomic_fetch_add(&conf->refs, 1);
+}
 
 void px_conf_release(px_conf_t *conf)
 {

@@ -61,7 +61,10 @@ int px_conf_err(px_conf_ctx_t *cx, const px_ynode_t *n, const char *fmt, ...)
     return -1;
 }
 
-int px_conf_full(const px_conf_ctx_t *cx) { return cx->nfailed > 0 && cx->nerrs >= cx->max_errs; }
+int px_conf_full(const px_conf_ctx_t *cx)
+{
+    return cx->nfailed > 0 && cx->nerrs >= cx->max_errs;
+}
 
 const char *px_conf_q(px_conf_ctx_t *cx, const char *s, size_t len)
 {
@@ -244,7 +247,7 @@ static int px_yaml_next(px_conf_ctx_t *cx, yaml_parser_t *p, yaml_event_t *ev)
 
 static int px_yaml_is_null(const px_ynode_t *n)
 {
-    static const char *const nulls[] = { "", "~", "null", "Null", "NULL" };
+    static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
     if (!n->plain)
         return 0;
     for (size_t i = 0; i < PX_KEY_NELTS(nulls); i++)
@@ -276,8 +279,7 @@ static int px_yaml_push(px_conf_ctx_t *cx, px_ynode_t *n, px_ynode_t *child, siz
  * up to its end event. Returns NULL on a fatal error (recorded); anchors, aliases and tags are
  * recorded as errors but the tree is still built so later ones are reported too.
  */
-static px_ynode_t *px_yaml_build(px_conf_ctx_t *cx, yaml_parser_t *p, yaml_event_t *ev,
-                                 int depth)
+static px_ynode_t *px_yaml_build(px_conf_ctx_t *cx, yaml_parser_t *p, yaml_event_t *ev, int depth)
 {
     px_ynode_t *n = px_pcalloc(cx->tmp, sizeof(*n));
     if (n == NULL) {
@@ -330,14 +332,12 @@ static px_ynode_t *px_yaml_build(px_conf_ctx_t *cx, yaml_parser_t *p, yaml_event
         px_conf_err_at(cx, n->line, n->col, "YAML anchors (&%s) are not supported",
                        (const char *)anchor);
     if (tag != NULL)
-        px_conf_err_at(cx, n->line, n->col, "YAML tags (%s) are not supported",
-                       (const char *)tag);
+        px_conf_err_at(cx, n->line, n->col, "YAML tags (%s) are not supported", (const char *)tag);
     yaml_event_delete(ev);
     if (n->type == PX_YNODE_SCALAR)
         return n;
     if (depth >= PX_YAML_MAX_DEPTH) {
-        px_conf_err_at(cx, n->line, n->col, "nesting deeper than %d levels",
-                       PX_YAML_MAX_DEPTH);
+        px_conf_err_at(cx, n->line, n->col, "nesting deeper than %d levels", PX_YAML_MAX_DEPTH);
         return NULL;
     }
     size_t cap = 0;
@@ -545,8 +545,7 @@ int px_conf_expect_free_map(px_conf_ctx_t *cx, px_ynode_t *n)
             if (o->type == PX_YNODE_SCALAR && o->len == k->len &&
                 memcmp(o->str, k->str, k->len) == 0) {
                 px_conf_key_err(cx, k, "duplicate key %s %s (first at %u:%u)",
-                                px_conf_q(cx, k->str, k->len), px_conf_where(cx), o->line,
-                                o->col);
+                                px_conf_q(cx, k->str, k->len), px_conf_where(cx), o->line, o->col);
                 rc = -1;
                 break;
             }
@@ -655,8 +654,7 @@ int px_conf_parse_size(const char *s, uint64_t *bytes)
     return s != NULL && px_conf_parse_size_rc(s, bytes) == 0 ? 0 : -1;
 }
 
-int px_conf_uint(px_conf_ctx_t *cx, const px_ynode_t *n, uint64_t lo, uint64_t hi,
-                 uint64_t *out)
+int px_conf_uint(px_conf_ctx_t *cx, const px_ynode_t *n, uint64_t lo, uint64_t hi, uint64_t *out)
 {
     if (px_conf_scalar(cx, n, "an integer") < 0)
         return -1;
@@ -668,9 +666,8 @@ int px_conf_uint(px_conf_ctx_t *cx, const px_ynode_t *n, uint64_t lo, uint64_t h
     if (rc == -1)
         return px_conf_err(cx, n, "expected an integer, got %s", px_conf_q(cx, n->str, n->len));
     if (rc == -2 || v < lo || v > hi)
-        return px_conf_err(cx, n, "%s is out of range (%llu..%llu)",
-                           px_conf_q(cx, n->str, n->len), (unsigned long long)lo,
-                           (unsigned long long)hi);
+        return px_conf_err(cx, n, "%s is out of range (%llu..%llu)", px_conf_q(cx, n->str, n->len),
+                           (unsigned long long)lo, (unsigned long long)hi);
     *out = v;
     return 0;
 }

@@ -27,15 +27,15 @@ typedef struct px_ynode_s px_ynode_t;
 /* One node of the parsed document; all of it lives in the loader's scratch pool. */
 struct px_ynode_s {
     px_ynode_type_t type;
-    unsigned line;            /* 1-based, where the node starts */
-    unsigned col;             /* 1-based */
-    char *str;                /* scalar bytes, NUL-terminated (may also contain NULs) */
+    unsigned line; /* 1-based, where the node starts */
+    unsigned col;  /* 1-based */
+    char *str;     /* scalar bytes, NUL-terminated (may also contain NULs) */
     size_t len;
-    unsigned null : 1;        /* plain "", "~" or "null" */
-    unsigned plain : 1;       /* plain scalar: neither quoted nor a block scalar */
-    unsigned quoted : 1;      /* single- or double-quoted scalar */
-    px_ynode_t **items;       /* seq: the elements; map: key, value, key, value, ... */
-    size_t nitems;            /* for a map, twice the number of pairs */
+    unsigned null : 1;   /* plain "", "~" or "null" */
+    unsigned plain : 1;  /* plain scalar: neither quoted nor a block scalar */
+    unsigned quoted : 1; /* single- or double-quoted scalar */
+    px_ynode_t **items;  /* seq: the elements; map: key, value, key, value, ... */
+    size_t nitems;       /* for a map, twice the number of pairs */
 };
 
 /* A route's `upstream: NAME`, resolved once every upstream is known. */
@@ -43,27 +43,27 @@ typedef struct px_conf_ref_s px_conf_ref_t;
 struct px_conf_ref_s {
     px_conf_route_t *route;
     const px_ynode_t *node;
-    const char *path;         /* key path for the error message (scratch pool) */
+    const char *path; /* key path for the error message (scratch pool) */
     px_conf_ref_t *next;
 };
 
 /* The state of one load. Lives on px_conf_load_string()'s stack. */
 typedef struct {
-    px_pool_t *tmp;           /* scratch: node tree, messages; destroyed before returning */
-    px_pool_t *arena;         /* the snapshot's arena (conf->arena) */
+    px_pool_t *tmp;   /* scratch: node tree, messages; destroyed before returning */
+    px_pool_t *arena; /* the snapshot's arena (conf->arena) */
     px_conf_t *conf;
-    const char *file;         /* borrowed from the caller */
-    const char *yaml;         /* the input, borrowed */
+    const char *file; /* borrowed from the caller */
+    const char *yaml; /* the input, borrowed */
     size_t len;
     int resolve;
-    px_conf_error_t *errs;    /* the caller's array */
+    px_conf_error_t *errs; /* the caller's array */
     size_t max_errs;
-    size_t nerrs;             /* errors stored in errs */
-    size_t nfailed;           /* errors found (stored or not) */
-    char path[512];           /* key path of the node being read: "listeners[0].routes[1]" */
+    size_t nerrs;   /* errors stored in errs */
+    size_t nfailed; /* errors found (stored or not) */
+    char path[512]; /* key path of the node being read: "listeners[0].routes[1]" */
     size_t plen;
     px_conf_ref_t *refs;
-    int upstreams_bad;        /* `upstreams` was not a map: do not resolve names against it */
+    int upstreams_bad; /* `upstreams` was not a map: do not resolve names against it */
 } px_conf_ctx_t;
 
 /*
@@ -72,8 +72,7 @@ typedef struct {
  * off/size (where the field is) and lo/hi (the accepted range); custom handlers may ignore them.
  */
 typedef struct px_conf_key_s px_conf_key_t;
-typedef int (*px_conf_key_fn)(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
-                              const px_conf_key_t *k);
+typedef int (*px_conf_key_fn)(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k);
 
 struct px_conf_key_s {
     const char *name;
@@ -85,19 +84,34 @@ struct px_conf_key_s {
     unsigned required;
 };
 
-#define PX_CONF_MAX_KEYS 16
+#define PX_CONF_MAX_KEYS      16
 #define PX_FIELD(type, field) offsetof(type, field), sizeof(((type *)0)->field)
 
 /* Table rows for the generic setters. */
-#define PX_KEY_STR(name, type, field) { name, px_conf_set_str, PX_FIELD(type, field), 0, 0, 0 }
-#define PX_KEY_UINT(name, type, field, lo, hi)                                                 \
-    { name, px_conf_set_uint, PX_FIELD(type, field), lo, hi, 0 }
-#define PX_KEY_DURATION(name, type, field, lo)                                                 \
-    { name, px_conf_set_duration, PX_FIELD(type, field), lo, UINT64_MAX, 0 }
-#define PX_KEY_SIZE(name, type, field, lo)                                                     \
-    { name, px_conf_set_size, PX_FIELD(type, field), lo, UINT64_MAX, 0 }
-#define PX_KEY_FN(name, fn) { name, fn, 0, 0, 0, 0, 0 }
-#define PX_KEY_FN_AT(name, fn, type, field) { name, fn, PX_FIELD(type, field), 0, 0, 0 }
+#define PX_KEY_STR(name, type, field)                                                              \
+    {                                                                                              \
+        name, px_conf_set_str, PX_FIELD(type, field), 0, 0, 0                                      \
+    }
+#define PX_KEY_UINT(name, type, field, lo, hi)                                                     \
+    {                                                                                              \
+        name, px_conf_set_uint, PX_FIELD(type, field), lo, hi, 0                                   \
+    }
+#define PX_KEY_DURATION(name, type, field, lo)                                                     \
+    {                                                                                              \
+        name, px_conf_set_duration, PX_FIELD(type, field), lo, UINT64_MAX, 0                       \
+    }
+#define PX_KEY_SIZE(name, type, field, lo)                                                         \
+    {                                                                                              \
+        name, px_conf_set_size, PX_FIELD(type, field), lo, UINT64_MAX, 0                           \
+    }
+#define PX_KEY_FN(name, fn)                                                                        \
+    {                                                                                              \
+        name, fn, 0, 0, 0, 0, 0                                                                    \
+    }
+#define PX_KEY_FN_AT(name, fn, type, field)                                                        \
+    {                                                                                              \
+        name, fn, PX_FIELD(type, field), 0, 0, 0                                                   \
+    }
 #define PX_KEY_NELTS(table) (sizeof(table) / sizeof((table)[0]))
 
 /* Parse cx->yaml into a node tree in cx->tmp. NULL after a fatal error (recorded); the tree
@@ -141,8 +155,7 @@ int px_conf_expect_seq(px_conf_ctx_t *cx, px_ynode_t *n);
 
 /* Typed readers: record an error at n and return -1 on a mismatch. */
 int px_conf_scalar(px_conf_ctx_t *cx, const px_ynode_t *n, const char *what);
-int px_conf_uint(px_conf_ctx_t *cx, const px_ynode_t *n, uint64_t lo, uint64_t hi,
-                 uint64_t *out);
+int px_conf_uint(px_conf_ctx_t *cx, const px_ynode_t *n, uint64_t lo, uint64_t hi, uint64_t *out);
 int px_conf_duration(px_conf_ctx_t *cx, const px_ynode_t *n, uint64_t lo, uint64_t *out);
 int px_conf_size(px_conf_ctx_t *cx, const px_ynode_t *n, uint64_t lo, uint64_t *out);
 

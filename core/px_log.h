@@ -17,14 +17,13 @@ extern px_log_level_t px_log_level;
  * previous destination is then kept. Called from the main thread only. */
 int px_log_open(const char *path, px_log_level_t level);
 
-void px_log_write(px_log_level_t level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void px_log_write(px_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define px_log_enabled(lvl) ((lvl) <= px_log_level)
-#define px_log(lvl, ...)                                                                       \
-    do {                                                                                       \
-        if (px_log_enabled(lvl))                                                               \
-            px_log_write((lvl), __VA_ARGS__);                                                  \
+#define px_log(lvl, ...)                                                                           \
+    do {                                                                                           \
+        if (px_log_enabled(lvl))                                                                   \
+            px_log_write((lvl), __VA_ARGS__);                                                      \
     } while (0)
 #define px_log_error(...) px_log(PX_LOG_ERROR, __VA_ARGS__)
 #define px_log_warn(...)  px_log(PX_LOG_WARN, __VA_ARGS__)

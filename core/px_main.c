@@ -25,11 +25,12 @@
 
 static void px_usage(FILE *out)
 {
-    fprintf(out, "usage: pyxis [-c FILE] [-t] [-V]\n"
-                 "  -c FILE  configuration file (default %s/pyxis/pyxis.yaml)\n"
-                 "  -t       check the configuration and exit\n"
-                 "  -V       print version information and exit\n"
-                 "  -h       this help\n",
+    fprintf(out,
+            "usage: pyxis [-c FILE] [-t] [-V]\n"
+            "  -c FILE  configuration file (default %s/pyxis/pyxis.yaml)\n"
+            "  -t       check the configuration and exit\n"
+            "  -V       print version information and exit\n"
+            "  -h       this help\n",
             PX_SYSCONFDIR);
 }
 
@@ -72,21 +73,11 @@ int main(int argc, char **argv)
     int test = 0, opt;
     while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
         switch (opt) {
-        case 'c':
-            file = optarg;
-            break;
-        case 't':
-            test = 1;
-            break;
-        case 'V':
-            px_version();
-            return 0;
-        case 'h':
-            px_usage(stdout);
-            return 0;
-        default:
-            px_usage(stderr);
-            return 2;
+        case 'c': file = optarg; break;
+        case 't': test = 1; break;
+        case 'V': px_version(); return 0;
+        case 'h': px_usage(stdout); return 0;
+        default: px_usage(stderr); return 2;
         }
     }
     if (optind < argc) {

@@ -24,11 +24,11 @@ struct px_pool_cleanup_s {
 };
 
 typedef struct px_pool_s {
-    px_pool_block_t *current;   /* block we allocate from */
-    px_pool_block_t *blocks;    /* every block, newest first (the first is inline, see below) */
-    px_pool_large_t *large;     /* allocations larger than a block, malloc'd one by one */
+    px_pool_block_t *current; /* block we allocate from */
+    px_pool_block_t *blocks;  /* every block, newest first (the first is inline, see below) */
+    px_pool_large_t *large;   /* allocations larger than a block, malloc'd one by one */
     px_pool_cleanup_t *cleanups;
-    size_t block_size;          /* size of each further block */
+    size_t block_size; /* size of each further block */
 } px_pool_t;
 
 #endif

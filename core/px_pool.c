@@ -8,9 +8,9 @@
 #include "px_pool.h"
 
 struct px_pool_block_s {
-    char *last;               /* first free byte */
-    char *end;                /* one past the block */
-    px_pool_block_t *next;    /* older block */
+    char *last;            /* first free byte */
+    char *end;             /* one past the block */
+    px_pool_block_t *next; /* older block */
 };
 
 struct px_pool_large_s {
@@ -18,9 +18,9 @@ struct px_pool_large_s {
     /* the allocation follows, aligned */
 };
 
-#define PX_ALIGN sizeof(void *)
+#define PX_ALIGN       sizeof(void *)
 #define PX_ALIGN_UP(p) ((char *)(((uintptr_t)(p) + (PX_ALIGN - 1)) & ~(uintptr_t)(PX_ALIGN - 1)))
-#define PX_LARGE_HDR ((sizeof(px_pool_large_t) + 15) & ~(size_t)15)
+#define PX_LARGE_HDR   ((sizeof(px_pool_large_t) + 15) & ~(size_t)15)
 
 px_pool_t *px_pool_create(size_t size)
 {
@@ -112,9 +112,15 @@ static inline void *px_pool_alloc(px_pool_t *pool, size_t size, int align)
     return px_pool_new_block(pool, size);
 }
 
-void *px_palloc(px_pool_t *pool, size_t size) { return px_pool_alloc(pool, size, 1); }
+void *px_palloc(px_pool_t *pool, size_t size)
+{
+    return px_pool_alloc(pool, size, 1);
+}
 
-void *px_pnalloc(px_pool_t *pool, size_t size) { return px_pool_alloc(pool, size, 0); }
+void *px_pnalloc(px_pool_t *pool, size_t size)
+{
+    return px_pool_alloc(pool, size, 0);
+}
 
 void *px_pcalloc(px_pool_t *pool, size_t size)
 {
@@ -143,7 +149,10 @@ char *px_pstrndup(px_pool_t *pool, const char *s, size_t n)
     return p;
 }
 
-char *px_pstrdup(px_pool_t *pool, const char *s) { return px_pstrndup(pool, s, strlen(s)); }
+char *px_pstrdup(px_pool_t *pool, const char *s)
+{
+    return px_pstrndup(pool, s, strlen(s));
+}
 
 int px_pool_cleanup_add(px_pool_t *pool, px_pool_cleanup_fn fn, void *data)
 {

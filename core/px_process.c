@@ -36,18 +36,18 @@ typedef struct {
 typedef struct {
     struct event_base *base;
     const char *file;
-    px_gen_t *gen;            /* newest generation (the main thread's reference) */
+    px_gen_t *gen; /* newest generation (the main thread's reference) */
     unsigned next_generation;
     unsigned nworkers;
     px_worker_t **workers;
-    int notify_fd;            /* workers write here */
+    int notify_fd; /* workers write here */
     struct event *notify_ev;
     struct event *drain_timer;
     px_lsock_t *socks;
     size_t nsocks;
-    int publishing;           /* waiting for workers to apply gen */
-    int reload_again;         /* a SIGHUP came while publishing */
-    int reopen_again;         /* a SIGUSR1 came while publishing */
+    int publishing;   /* waiting for workers to apply gen */
+    int reload_again; /* a SIGHUP came while publishing */
+    int reopen_again; /* a SIGUSR1 came while publishing */
     int draining;
     unsigned exited;
 } px_process_t;
@@ -87,8 +87,7 @@ static int px_process_listen_one(const px_conf_listener_t *l, char *err, size_t 
  * Build a generation for conf: reuse the sockets of addresses already listened on, open the
  * others. On failure nothing changes (new sockets are closed) and err says why.
  */
-static px_gen_t *px_process_gen_create(px_process_t *p, px_conf_t *conf, char *err,
-                                       size_t errlen)
+static px_gen_t *px_process_gen_create(px_process_t *p, px_conf_t *conf, char *err, size_t errlen)
 {
     size_t nl = conf->nlisteners, nw = p->nworkers;
     px_gen_t *gen = calloc(1, sizeof(*gen));
@@ -144,7 +143,8 @@ static px_gen_t *px_process_gen_create(px_process_t *p, px_conf_t *conf, char *e
             socks[i].fds = malloc(nw * sizeof(int));
             if (socks[i].fds == NULL) {
                 for (size_t j = 0; j < i; j++) {
-                    if (socks[j].fds != NULL && px_process_find_sock(p, &conf->listeners[j].listen) == NULL)
+                    if (socks[j].fds != NULL &&
+                        px_process_find_sock(p, &conf->listeners[j].listen) == NULL)
                         free(socks[j].fds);
                 }
                 free(socks);
@@ -221,8 +221,7 @@ static void px_process_reload(px_process_t *p)
     size_t nerrs = 0;
     px_conf_t *conf = px_conf_load(p->file, errs, 16, &nerrs);
     char prefix[96];
-    snprintf(prefix, sizeof(prefix), "reload failed, keeping generation %u: ",
-             p->gen->generation);
+    snprintf(prefix, sizeof(prefix), "reload failed, keeping generation %u: ", p->gen->generation);
     if (conf == NULL) {
         px_process_log_errors(prefix, errs, nerrs);
         return;
@@ -290,8 +289,7 @@ static void px_process_notified(evutil_socket_t fd, short what, void *arg)
     if (p->publishing && applied == p->nworkers) {
         p->publishing = 0;
         if (p->gen->generation == 1)
-            px_log_info("pyxis %s started: %u workers, generation 1", PACKAGE_VERSION,
-                        p->nworkers);
+            px_log_info("pyxis %s started: %u workers, generation 1", PACKAGE_VERSION, p->nworkers);
         else
             px_log_info("reload: generation %u active", p->gen->generation);
         if (p->reload_again) {
@@ -316,12 +314,8 @@ static void px_process_signal(evutil_socket_t sig, short what, void *arg)
 {
     px_process_t *p = arg;
     switch (sig) {
-    case SIGHUP:
-        px_process_reload(p);
-        break;
-    case SIGUSR1:
-        px_process_reopen(p);
-        break;
+    case SIGHUP: px_process_reload(p); break;
+    case SIGUSR1: px_process_reopen(p); break;
     case SIGTERM:
     case SIGINT:
         if (p->draining) {
@@ -355,8 +349,7 @@ int px_process_run(const char *file)
     if (conf == NULL)
         return 1;
     if (px_log_open(conf->error_log_path, conf->error_log_level) < 0) {
-        fprintf(stderr, "cannot open error log %s: %s\n", conf->error_log_path,
-                strerror(errno));
+        fprintf(stderr, "cannot open error log %s: %s\n", conf->error_log_path, strerror(errno));
         px_conf_release(conf);
         return 1;
     }

@@ -31,24 +31,33 @@
 #include "px_worker.h"
 
 #define PX_PROXY_HIGH (256 * 1024)
-#define PX_PROXY_LOW (64 * 1024)
+#define PX_PROXY_LOW  (64 * 1024)
 
 static void px_proxy_pump_request(px_txn_t *t);
 static void px_proxy_pump_response(px_txn_t *t);
 
-static struct evbuffer *px_client_out(px_txn_t *t) { return px_io_output(t->conn->io); }
-static struct evbuffer *px_client_in(px_txn_t *t) { return px_io_input(t->conn->io); }
+static struct evbuffer *px_client_out(px_txn_t *t)
+{
+    return px_io_output(t->conn->io);
+}
+static struct evbuffer *px_client_in(px_txn_t *t)
+{
+    return px_io_input(t->conn->io);
+}
 
 /* ---- request head ------------------------------------------------------------------------- */
 
-#define PX_LIT(s) {(s), sizeof(s) - 1}
+#define PX_LIT(s)                                                                                  \
+    {                                                                                              \
+        (s), sizeof(s) - 1                                                                         \
+    }
 
 /* Fields that describe one connection, never forwarded (RFC 9110 section 7.6.1), and the ones
  * pyxis regenerates itself (framing, Expect which it answers itself). */
 static int px_proxy_hop_by_hop(px_str_t n)
 {
     static const px_str_t names[] = {
-        PX_LIT("connection"), PX_LIT("keep-alive"),       PX_LIT("proxy-connection"),
+        PX_LIT("connection"), PX_LIT("keep-alive"),        PX_LIT("proxy-connection"),
         PX_LIT("te"),         PX_LIT("transfer-encoding"), PX_LIT("upgrade"),
         PX_LIT("trailer"),    PX_LIT("content-length"),
     };
@@ -279,14 +288,9 @@ static void px_proxy_attach(px_txn_t *t, int fresh)
     const char *cause = NULL;
     t->attempts++;
     switch (px_upstream_attach(t, fresh, &cause)) {
-    case PX_OK:
-        px_proxy_send(t);
-        return;
-    case PX_AGAIN:
-        return; /* px_proxy_upstream_event() goes on */
-    default:
-        px_txn_fail(t, 502, cause);
-        return;
+    case PX_OK: px_proxy_send(t); return;
+    case PX_AGAIN: return; /* px_proxy_upstream_event() goes on */
+    default: px_txn_fail(t, 502, cause); return;
     }
 }
 
@@ -336,10 +340,8 @@ static int px_proxy_retryable(const px_txn_t *t)
     case PX_METHOD_OPTIONS:
     case PX_METHOD_TRACE:
     case PX_METHOD_PUT:
-    case PX_METHOD_DELETE:
-        return 1;
-    default:
-        return 0;
+    case PX_METHOD_DELETE: return 1;
+    default: return 0;
     }
 }
 
@@ -347,8 +349,8 @@ static int px_proxy_retryable(const px_txn_t *t)
 static void px_proxy_upstream_failed(px_txn_t *t, int status, const char *cause)
 {
     if (t->resp_state == PX_TXN_RESP_NONE && px_proxy_retryable(t)) {
-        px_log_debug("%s: %s on a reused connection to %s; retrying on a new one",
-                     t->route->name, cause, t->endpoint->addr.text);
+        px_log_debug("%s: %s on a reused connection to %s; retrying on a new one", t->route->name,
+                     cause, t->endpoint->addr.text);
         px_proxy_detach(t, 0);
         t->uconn_pool_tried = NULL; /* same endpoint is fine: the connection was the problem */
         px_proxy_attach(t, 1);
@@ -424,13 +426,19 @@ static void px_proxy_pump_request(px_txn_t *t)
     }
     /* Wait for more body bytes, at most client_body_timeout between two reads. */
     px_io_set_timeouts(t->conn->io, t->listener->client_body_timeout_ms,
-                         t->listener->send_timeout_ms);
+                       t->listener->send_timeout_ms);
     px_io_read_enable(t->conn->io);
 }
 
-void px_proxy_client_readable(px_txn_t *t) { px_proxy_pump_request(t); }
+void px_proxy_client_readable(px_txn_t *t)
+{
+    px_proxy_pump_request(t);
+}
 
-void px_proxy_upstream_writable(px_txn_t *t) { px_proxy_pump_request(t); }
+void px_proxy_upstream_writable(px_txn_t *t)
+{
+    px_proxy_pump_request(t);
+}
 
 /* ---- response ----------------------------------------------------------------------------- */
 
@@ -453,8 +461,7 @@ static int px_proxy_write_response_head(px_txn_t *t, const px_h1_response_t *res
     evbuffer_add(out, "\r\n", 2);
     for (size_t i = 0; i < resp->nheaders; i++) {
         const px_header_t *h = &resp->headers[i];
-        if (px_proxy_hop_by_hop(h->name) &&
-            !(keep_cl && PX_H1_TOKEN_EQ(h->name, "content-length")))
+        if (px_proxy_hop_by_hop(h->name) && !(keep_cl && PX_H1_TOKEN_EQ(h->name, "content-length")))
             continue;
         if (px_proxy_conn_listed(resp->headers, resp->nheaders, h->name))
             continue;
@@ -508,9 +515,9 @@ static int px_proxy_read_response_head(px_txn_t *t)
             px_h1_parse_response(copy, head, &resp, t->worker->scratch, t->worker->scratch_cap,
                                  &lim, &err) != PX_H1_DONE) {
             uc->resp_bytes = 1; /* not retryable: the upstream did answer */
-            px_proxy_upstream_failed(t, 502, px_proxy_cause(t, "invalid upstream response",
-                                                            err.reason ? err.reason
-                                                                       : "unparsable head"));
+            px_proxy_upstream_failed(t, 502,
+                                     px_proxy_cause(t, "invalid upstream response",
+                                                    err.reason ? err.reason : "unparsable head"));
             return -1;
         }
         if (resp.status < 200) {
@@ -603,10 +610,9 @@ void px_proxy_upstream_event(px_txn_t *t, short what)
     }
     if (uc->state == PX_UCONN_CONNECTING) {
         int timeout = (what & PX_IO_TIMEOUT) != 0;
-        const char *cause =
-            timeout ? "upstream connect timeout"
-                    : px_proxy_cause(t, "cannot connect to upstream",
-                                     strerror(px_io_error(uc->io)));
+        const char *cause = timeout ? "upstream connect timeout"
+                                    : px_proxy_cause(t, "cannot connect to upstream",
+                                                     strerror(px_io_error(uc->io)));
         px_proxy_detach(t, 0);
         px_txn_fail(t, timeout ? 504 : 502, cause);
         return;
@@ -635,8 +641,8 @@ void px_proxy_upstream_event(px_txn_t *t, short what)
     /* PX_IO_ERROR: reset or other socket error. */
     const char *cause = strerror(px_io_error(uc->io));
     if (!uc->head_done) {
-        px_proxy_upstream_failed(t, 502, px_proxy_cause(t, "upstream failed before responding",
-                                                        cause));
+        px_proxy_upstream_failed(t, 502,
+                                 px_proxy_cause(t, "upstream failed before responding", cause));
         return;
     }
     px_proxy_detach(t, 0);

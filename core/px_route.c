@@ -50,8 +50,7 @@ static int px_route_host_ok(const px_conf_route_t *r, px_str_t host)
 {
     size_t n;
     switch (r->host_match) {
-    case PX_MATCH_HOST_ANY:
-        return 1;
+    case PX_MATCH_HOST_ANY: return 1;
     case PX_MATCH_HOST_EXACT:
         n = strlen(r->host);
         return host.len == n && memcmp(host.data, r->host, n) == 0;
@@ -67,8 +66,7 @@ static int px_route_path_ok(const px_conf_route_t *r, px_str_t path, px_worker_t
 {
     size_t n;
     switch (r->path_match) {
-    case PX_MATCH_PATH_ANY:
-        return 1;
+    case PX_MATCH_PATH_ANY: return 1;
     case PX_MATCH_PATH_EXACT:
         n = strlen(r->path);
         return path.len == n && memcmp(path.data, r->path, n) == 0;
@@ -76,8 +74,8 @@ static int px_route_path_ok(const px_conf_route_t *r, px_str_t path, px_worker_t
         n = strlen(r->path);
         return path.len >= n && memcmp(path.data, r->path, n) == 0;
     case PX_MATCH_PATH_REGEX:
-        return pcre2_match((const pcre2_code *)r->path_regex, (PCRE2_SPTR)path.data, path.len, 0,
-                           0, (pcre2_match_data *)w->match_data, NULL) >= 0;
+        return pcre2_match((const pcre2_code *)r->path_regex, (PCRE2_SPTR)path.data, path.len, 0, 0,
+                           (pcre2_match_data *)w->match_data, NULL) >= 0;
     }
     return 0;
 }

@@ -9,10 +9,10 @@
 #define PX_STATUS_T_H
 
 typedef enum {
-    PX_OK = 0,     /* done */
-    PX_AGAIN = 1,  /* not done yet: call again when more input or time is available */
+    PX_OK = 0,       /* done */
+    PX_AGAIN = 1,    /* not done yet: call again when more input or time is available */
     PX_DECLINED = 2, /* not applicable: let the caller try something else */
-    PX_ERROR = -1, /* failed; the caller logs or answers as its contract says */
+    PX_ERROR = -1,   /* failed; the caller logs or answers as its contract says */
 } px_status_t;
 
 #endif

@@ -15,7 +15,13 @@ typedef struct {
 } px_str_t;
 
 /* A px_str_t from a string literal, usable in static initializers. */
-#define PX_STR(lit) { (lit), sizeof(lit) - 1 }
-#define PX_NULL_STR { NULL, 0 }
+#define PX_STR(lit)                                                                                \
+    {                                                                                              \
+        (lit), sizeof(lit) - 1                                                                     \
+    }
+#define PX_NULL_STR                                                                                \
+    {                                                                                              \
+        NULL, 0                                                                                    \
+    }
 
 #endif

@@ -58,8 +58,12 @@ const char *px_http_reason(int status)
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
     case 505: return "HTTP Version Not Supported";
-    default: return status < 200 ? "Informational" : status < 300 ? "Success"
-                  : status < 400 ? "Redirection" : status < 500 ? "Client Error" : "Server Error";
+    default:
+        return status < 200   ? "Informational"
+               : status < 300 ? "Success"
+               : status < 400 ? "Redirection"
+               : status < 500 ? "Client Error"
+                              : "Server Error";
     }
 }
 
@@ -168,8 +172,8 @@ void px_txn_fail(px_txn_t *t, int status, const char *cause)
         return;
     }
     /* The response has started: closing is the only honest way to say it is incomplete. */
-    px_log_error("%s %s: response aborted after %d: %s%s%s%s", t->route->name,
-                 t->conn->peer_text, t->status, cause, t->endpoint ? " (endpoint " : "",
+    px_log_error("%s %s: response aborted after %d: %s%s%s%s", t->route->name, t->conn->peer_text,
+                 t->status, cause, t->endpoint ? " (endpoint " : "",
                  t->endpoint ? t->endpoint->addr.text : "", t->endpoint ? ")" : "");
     t->aborted = 1;
     t->error = cause;
@@ -256,18 +260,20 @@ void px_txn_start(px_txn_t *t)
                      t->route->nrespond_headers, t->route->respond_body,
                      t->route->respond_body_len);
         return;
-    case PX_ACTION_REDIRECT:
-        px_txn_redirect(t);
-        return;
-    case PX_ACTION_UPSTREAM:
-        px_proxy_start(t);
-        return;
+    case PX_ACTION_REDIRECT: px_txn_redirect(t); return;
+    case PX_ACTION_UPSTREAM: px_proxy_start(t); return;
     }
 }
 
-void px_txn_client_readable(px_txn_t *t) { px_proxy_client_readable(t); }
+void px_txn_client_readable(px_txn_t *t)
+{
+    px_proxy_client_readable(t);
+}
 
-void px_txn_client_writable(px_txn_t *t) { px_proxy_client_writable(t); }
+void px_txn_client_writable(px_txn_t *t)
+{
+    px_proxy_client_writable(t);
+}
 
 void px_txn_client_timeout(px_txn_t *t, int reading)
 {
@@ -342,8 +348,8 @@ static void px_txn_access_log(px_txn_t *t)
     int parsed = t->req.method.len > 0; /* else rejected before its head was understood */
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    double secs = (double)(now.tv_sec - t->start.tv_sec) +
-                  (double)(now.tv_nsec - t->start.tv_nsec) / 1e9;
+    double secs =
+        (double)(now.tv_sec - t->start.tv_sec) + (double)(now.tv_nsec - t->start.tv_nsec) / 1e9;
     time_t wall = time(NULL);
     struct tm tm;
     char when[64];
@@ -364,16 +370,19 @@ static void px_txn_access_log(px_txn_t *t)
         px_txn_log_escape(out, r->target.data, r->target.len, 1);
         evbuffer_add(out, "\",\"host\":\"", 10);
         px_txn_log_escape(out, r->authority.data, r->authority.len, 1);
-        evbuffer_add_printf(out, "\",\"protocol\":\"%s\",\"status\":%d,\"bytes_sent\":%llu,"
+        evbuffer_add_printf(out,
+                            "\",\"protocol\":\"%s\",\"status\":%d,\"bytes_sent\":%llu,"
                             "\"duration\":%.3f,\"route\":\"%s\",\"upstream\":\"%s\","
                             "\"endpoint\":\"%s\",\"attempts\":%u,\"request_id\":\"%u-%llu\","
                             "\"user_agent\":\"",
-                            !parsed ? "" : r->version == 10 ? "HTTP/1.0" : "HTTP/1.1", t->status,
-                            (unsigned long long)t->resp_body.moved, secs,
+                            !parsed            ? ""
+                            : r->version == 10 ? "HTTP/1.0"
+                                               : "HTTP/1.1",
+                            t->status, (unsigned long long)t->resp_body.moved, secs,
                             t->route ? t->route->name : "",
                             t->route && t->route->upstream ? t->route->upstream->name : "",
-                            t->endpoint ? t->endpoint->addr.text : "", t->attempts,
-                            t->worker->id, (unsigned long long)t->id);
+                            t->endpoint ? t->endpoint->addr.text : "", t->attempts, t->worker->id,
+                            (unsigned long long)t->id);
         px_txn_log_escape(out, ua.data, ua.len, 1);
         evbuffer_add(out, "\",\"referer\":\"", 13);
         px_txn_log_escape(out, ref.data, ref.len, 1);
@@ -395,8 +404,7 @@ static void px_txn_access_log(px_txn_t *t)
         px_txn_log_escape(out, ref.len ? ref.data : "-", ref.len ? ref.len : 1, 0);
         evbuffer_add(out, "\" \"", 3);
         px_txn_log_escape(out, ua.len ? ua.data : "-", ua.len ? ua.len : 1, 0);
-        evbuffer_add_printf(out, "\" %.3f \"%s\" \"%s\"\n", secs,
-                            t->route ? t->route->name : "-",
+        evbuffer_add_printf(out, "\" %.3f \"%s\" \"%s\"\n", secs, t->route ? t->route->name : "-",
                             t->endpoint ? t->endpoint->addr.text : "-");
     }
     /* One write per line, so lines from different workers never interleave. */

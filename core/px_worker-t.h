@@ -29,14 +29,14 @@ typedef struct px_upool_s px_upool_t;
 typedef struct px_h1_conn_s px_h1_conn_t;
 
 typedef struct px_gen_s {
-    px_conf_t *conf;          /* one reference, released with the generation */
+    px_conf_t *conf; /* one reference, released with the generation */
     unsigned generation;
-    _Atomic int refs;         /* the main thread's + one per worker view */
+    _Atomic int refs; /* the main thread's + one per worker view */
     unsigned nworkers;
-    int *listen_fds;          /* [listener * nworkers + worker]; fd i is owned by worker i once
-                                 the worker has taken the generation (it closes the fds of
-                                 listeners that a later generation drops) */
-    int *access_fds;          /* per listener: -1 = off; closed with the generation unless 1/2 */
+    int *listen_fds; /* [listener * nworkers + worker]; fd i is owned by worker i once
+                        the worker has taken the generation (it closes the fds of
+                        listeners that a later generation drops) */
+    int *access_fds; /* per listener: -1 = off; closed with the generation unless 1/2 */
 } px_gen_t;
 
 /* A doubly linked list node (connections of a worker, idle upstream connections). */
@@ -53,13 +53,13 @@ typedef struct {
 struct px_wgen_s {
     px_gen_t *gen;
     px_worker_t *worker;
-    unsigned active;          /* connections and transactions still using this view */
+    unsigned active;                   /* connections and transactions still using this view */
     struct evconnlistener **listeners; /* per conf listener; freed when the worker moves on */
-    px_wlistener_t *largs;    /* per conf listener: the accept callback's argument */
-    px_upool_t *pools;        /* per endpoint of every upstream, flattened (see pool_base) */
-    size_t *pool_base;        /* per upstream: index of its first endpoint in pools */
-    unsigned *rr;             /* per upstream: weighted round-robin position */
-    px_wgen_t *next_old;      /* worker's list of retired views */
+    px_wlistener_t *largs;             /* per conf listener: the accept callback's argument */
+    px_upool_t *pools;   /* per endpoint of every upstream, flattened (see pool_base) */
+    size_t *pool_base;   /* per upstream: index of its first endpoint in pools */
+    unsigned *rr;        /* per upstream: weighted round-robin position */
+    px_wgen_t *next_old; /* worker's list of retired views */
 };
 
 enum {
@@ -71,7 +71,7 @@ struct px_worker_s {
     unsigned id;
     pthread_t thread;
     struct event_base *base;
-    int notify_fd;            /* eventfd the main thread writes to after posting below */
+    int notify_fd; /* eventfd the main thread writes to after posting below */
     struct event *notify_ev;
     _Atomic(px_gen_t *) pending; /* a generation to switch to (set by main, taken by worker) */
     _Atomic unsigned commands;   /* PX_WORKER_CMD_* */
@@ -79,19 +79,19 @@ struct px_worker_s {
     _Atomic int exited;          /* the loop has ended */
     int main_notify_fd;          /* eventfd of the main thread: "applied" or "exited" changed */
 
-    px_wgen_t *cur;           /* generation new connections and requests use */
-    px_wgen_t *old;           /* retired views still in use */
-    px_link_t conns;          /* every downstream connection of this worker */
+    px_wgen_t *cur;  /* generation new connections and requests use */
+    px_wgen_t *old;  /* retired views still in use */
+    px_link_t conns; /* every downstream connection of this worker */
     unsigned nconns;
     int draining;
-    int listen_closed;        /* this worker closed its listening sockets (drain or exit) */
+    int listen_closed; /* this worker closed its listening sockets (drain or exit) */
 
-    time_t date_sec;          /* cached IMF-fixdate for Date headers */
+    time_t date_sec; /* cached IMF-fixdate for Date headers */
     char date[40];
-    px_header_t *scratch;     /* parse array sized for the largest max_headers */
+    px_header_t *scratch; /* parse array sized for the largest max_headers */
     size_t scratch_cap;
-    uint64_t seq;             /* request counter, for request ids */
-    void *match_data;         /* pcre2_match_data for route regexes, reused */
+    uint64_t seq;     /* request counter, for request ids */
+    void *match_data; /* pcre2_match_data for route regexes, reused */
 };
 
 #endif

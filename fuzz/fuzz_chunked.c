@@ -15,11 +15,11 @@
 
 #include "px_http1.h"
 
-#define PX_CHECK(cond)                                                                         \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            abort();                                                                           \
-        }                                                                                      \
+#define PX_CHECK(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 typedef struct {
@@ -28,10 +28,10 @@ typedef struct {
     const char *reason; /* static error text */
     int trailers;       /* TRAILERS was the last answer before the input ran out */
     uint64_t chunks;
-    uint64_t data;      /* data bytes moved */
-    uint64_t hash;      /* FNV-1a over the chunk sizes */
-    uint64_t dhash;     /* FNV-1a over the data bytes moved, in order */
-    uint64_t pos_sum;   /* sum of the input offsets of the data bytes moved */
+    uint64_t data;    /* data bytes moved */
+    uint64_t hash;    /* FNV-1a over the chunk sizes */
+    uint64_t dhash;   /* FNV-1a over the data bytes moved, in order */
+    uint64_t pos_sum; /* sum of the input offsets of the data bytes moved */
     size_t trailer_bytes;
 } px_fuzz_result_t;
 
@@ -134,7 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const size_t pieces[] = { 1, 3, 7, 16, 64, 512 };
+    static const size_t pieces[] = {1, 3, 7, 16, 64, 512};
     px_fuzz_result_t whole, split, bytes;
     size_t max_line = 0, max_trailers = 0, len;
     const char *in;

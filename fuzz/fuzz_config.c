@@ -18,8 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     px_conf_error_t errs[4];
     size_t nerrs = 0;
     char line[1200];
-    px_conf_t *conf = px_conf_load_string("fuzz.yaml", (const char *)data, size, 0, errs, 4,
-                                          &nerrs);
+    px_conf_t *conf =
+        px_conf_load_string("fuzz.yaml", (const char *)data, size, 0, errs, 4, &nerrs);
     if (conf != NULL) {
         /* A loaded snapshot is fully linked: touch what the runtime would. */
         for (size_t i = 0; i < conf->nlisteners; i++)

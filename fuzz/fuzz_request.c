@@ -15,13 +15,13 @@
 #define PX_FUZZ_HEADERS 24
 
 /* Small limits so that short inputs reach them too. */
-static const px_h1_limits_t px_fuzz_limits = { 2048, 20, 512 };
+static const px_h1_limits_t px_fuzz_limits = {2048, 20, 512};
 
-#define PX_CHECK(cond)                                                                         \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            abort();                                                                           \
-        }                                                                                      \
+#define PX_CHECK(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static int px_fuzz_inside(px_str_t s, const char *buf, size_t len)
@@ -82,8 +82,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == PX_H1_DONE) {
         px_fuzz_check_done(buf, size, &req);
     } else if (rc == PX_H1_INVALID) {
-        PX_CHECK(err.status == 400 || err.status == 414 || err.status == 431 ||
-                 err.status == 501 || err.status == 505);
+        PX_CHECK(err.status == 400 || err.status == 414 || err.status == 431 || err.status == 501 ||
+                 err.status == 505);
         PX_CHECK(err.reason != NULL && err.offset <= size);
     } else {
         PX_CHECK(rc == PX_H1_AGAIN && size < 2048);

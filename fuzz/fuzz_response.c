@@ -13,13 +13,13 @@
 
 #define PX_FUZZ_HEADERS 24
 
-static const px_h1_limits_t px_fuzz_limits = { 2048, 20, 0 };
+static const px_h1_limits_t px_fuzz_limits = {2048, 20, 0};
 
-#define PX_CHECK(cond)                                                                         \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            abort();                                                                           \
-        }                                                                                      \
+#define PX_CHECK(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static int px_fuzz_inside(px_str_t s, const char *buf, size_t len)
@@ -29,8 +29,8 @@ static int px_fuzz_inside(px_str_t s, const char *buf, size_t len)
 
 static void px_fuzz_check_done(const char *buf, size_t len, const px_h1_response_t *resp)
 {
-    static const px_method_t methods[] = { PX_METHOD_GET, PX_METHOD_HEAD, PX_METHOD_CONNECT,
-                                           PX_METHOD_OTHER };
+    static const px_method_t methods[] = {PX_METHOD_GET, PX_METHOD_HEAD, PX_METHOD_CONNECT,
+                                          PX_METHOD_OTHER};
     size_t i, scanned = 0;
 
     PX_CHECK(resp->head_len >= 4 && resp->head_len <= len && resp->head_len <= 2048);
@@ -50,8 +50,8 @@ static void px_fuzz_check_done(const char *buf, size_t len, const px_h1_response
     }
     for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
         px_body_kind_t b = px_h1_response_body(resp, methods[i]);
-        int no_body = methods[i] == PX_METHOD_HEAD || resp->status < 200 ||
-                      resp->status == 204 || resp->status == 304 ||
+        int no_body = methods[i] == PX_METHOD_HEAD || resp->status < 200 || resp->status == 204 ||
+                      resp->status == 304 ||
                       (methods[i] == PX_METHOD_CONNECT && resp->status < 300);
         PX_CHECK(no_body ? b == PX_BODY_NONE : b == resp->body);
     }

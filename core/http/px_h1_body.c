@@ -26,8 +26,7 @@ void px_h1_body_init(px_h1_body_t *b, px_body_kind_t in, uint64_t content_length
 
 /* Move n bytes from src to dst, framed as one chunk when the output is chunked. Returns -1,
  * moving nothing, when that would take the body past its limit. */
-static int px_h1_body_move(px_h1_body_t *b, struct evbuffer *src, struct evbuffer *dst,
-                           size_t n)
+static int px_h1_body_move(px_h1_body_t *b, struct evbuffer *src, struct evbuffer *dst, size_t n)
 {
     if (b->limit > 0 && n > b->limit - b->moved)
         return -1;
@@ -74,8 +73,7 @@ px_status_t px_h1_body_pump(px_h1_body_t *b, struct evbuffer *src, struct evbuff
     if (b->done)
         return PX_OK;
     switch (b->in) {
-    case PX_BODY_NONE:
-        return px_h1_body_finish(b, dst);
+    case PX_BODY_NONE: return px_h1_body_finish(b, dst);
 
     case PX_BODY_LENGTH:
         while (b->remaining > 0) {

@@ -17,13 +17,13 @@
 struct evbuffer;
 
 typedef struct {
-    px_body_kind_t in;        /* how the source delimits the body */
-    px_body_kind_t out;       /* LENGTH or CLOSE: bytes as they are; CHUNKED: re-chunked */
-    uint64_t remaining;       /* in == LENGTH: bytes still to come */
-    px_h1_chunked_t chunked;  /* in == CHUNKED: decoder state */
-    uint64_t moved;           /* body bytes moved so far */
-    uint64_t limit;           /* most body bytes allowed to move; 0 = no limit */
-    unsigned done : 1;        /* the whole body has moved (and the last chunk is written) */
+    px_body_kind_t in;         /* how the source delimits the body */
+    px_body_kind_t out;        /* LENGTH or CLOSE: bytes as they are; CHUNKED: re-chunked */
+    uint64_t remaining;        /* in == LENGTH: bytes still to come */
+    px_h1_chunked_t chunked;   /* in == CHUNKED: decoder state */
+    uint64_t moved;            /* body bytes moved so far */
+    uint64_t limit;            /* most body bytes allowed to move; 0 = no limit */
+    unsigned done : 1;         /* the whole body has moved (and the last chunk is written) */
     unsigned last_written : 1; /* out == CHUNKED: "0\r\n" is written, trailers follow */
 } px_h1_body_t;
 

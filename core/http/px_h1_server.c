@@ -276,8 +276,8 @@ void px_h1_conn_txn_done(px_h1_conn_t *c)
 {
     px_txn_t *t = c->txn;
     struct evbuffer *in = px_io_input(c->io);
-    int close_it = t->close_client || c->worker->draining ||
-                   (c->peer_eof && evbuffer_get_length(in) == 0);
+    int close_it =
+        t->close_client || c->worker->draining || (c->peer_eof && evbuffer_get_length(in) == 0);
     c->txn = NULL;
     px_txn_finish(t);
     px_io_set_timeouts(c->io, 0, 0);
@@ -298,9 +298,15 @@ void px_h1_conn_txn_done(px_h1_conn_t *c)
         px_io_schedule_read(c->io);
 }
 
-void px_h1_conn_close(px_h1_conn_t *c) { px_h1_conn_free(c); }
+void px_h1_conn_close(px_h1_conn_t *c)
+{
+    px_h1_conn_free(c);
+}
 
-void px_h1_conn_abort(px_h1_conn_t *c) { px_h1_conn_start_closing(c); }
+void px_h1_conn_abort(px_h1_conn_t *c)
+{
+    px_h1_conn_start_closing(c);
+}
 
 void px_h1_conn_drain(px_h1_conn_t *c)
 {
@@ -318,9 +324,7 @@ static void px_h1_conn_readcb(px_io_t *io, void *arg)
     px_h1_conn_t *c = arg;
     switch (c->state) {
     case PX_CONN_HEAD:
-    case PX_CONN_KEEPALIVE:
-        px_h1_conn_read_head(c);
-        break;
+    case PX_CONN_KEEPALIVE: px_h1_conn_read_head(c); break;
     case PX_CONN_TXN:
         if (c->txn->req_state == PX_TXN_REQ_BODY)
             px_txn_client_readable(c->txn);
@@ -336,15 +340,12 @@ static void px_h1_conn_writecb(px_io_t *io, void *arg)
 {
     px_h1_conn_t *c = arg;
     switch (c->state) {
-    case PX_CONN_TXN:
-        px_txn_client_writable(c->txn);
-        break;
+    case PX_CONN_TXN: px_txn_client_writable(c->txn); break;
     case PX_CONN_KEEPALIVE:
         /* Output drained: a pipelined request may now be served. */
         px_h1_conn_read_head(c);
         break;
-    case PX_CONN_HEAD:
-        break;
+    case PX_CONN_HEAD: break;
     case PX_CONN_CLOSING:
         if (evbuffer_get_length(px_io_output(io)) > 0)
             break;
@@ -387,9 +388,7 @@ static void px_h1_conn_eventcb(px_io_t *io, short what, void *arg)
             if (evbuffer_get_length(px_io_output(io)) == 0)
                 px_h1_conn_free(c);
             return;
-        default:
-            px_h1_conn_free(c);
-            return;
+        default: px_h1_conn_free(c); return;
         }
     }
     if (what & PX_IO_TIMEOUT) {
@@ -424,8 +423,6 @@ static void px_h1_conn_timercb(evutil_socket_t fd, short what, void *arg)
     }
     case PX_CONN_KEEPALIVE:
     case PX_CONN_CLOSING:
-    case PX_CONN_TXN:
-        px_h1_conn_free(c);
-        return;
+    case PX_CONN_TXN: px_h1_conn_free(c); return;
     }
 }

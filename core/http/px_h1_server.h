@@ -17,27 +17,27 @@
 typedef struct px_io_s px_io_t;
 
 typedef enum {
-    PX_CONN_HEAD = 0,      /* waiting for (the rest of) a request head */
-    PX_CONN_KEEPALIVE,        /* idle between requests: nothing of the next one received */
-    PX_CONN_TXN,           /* a transaction is in progress */
-    PX_CONN_CLOSING,       /* flushing the last response, then lingering until EOF */
+    PX_CONN_HEAD = 0,  /* waiting for (the rest of) a request head */
+    PX_CONN_KEEPALIVE, /* idle between requests: nothing of the next one received */
+    PX_CONN_TXN,       /* a transaction is in progress */
+    PX_CONN_CLOSING,   /* flushing the last response, then lingering until EOF */
 } px_h1_conn_state_t;
 
 struct px_h1_conn_s {
-    px_link_t link;           /* in worker->conns (must stay first) */
+    px_link_t link; /* in worker->conns (must stay first) */
     px_worker_t *worker;
-    px_wgen_t *wgen;          /* counted in wgen->active */
-    size_t listener;          /* index in wgen->gen->conf->listeners */
+    px_wgen_t *wgen; /* counted in wgen->active */
+    size_t listener; /* index in wgen->gen->conf->listeners */
     const px_conf_listener_t *lconf;
     px_io_t *io;
-    struct event *timer;      /* header, keep-alive and lingering-close timeouts */
+    struct event *timer; /* header, keep-alive and lingering-close timeouts */
     px_h1_conn_state_t state;
     px_txn_t *txn;
-    size_t scanned;           /* head-end scan progress over the input buffer */
-    unsigned requests;        /* requests started on this connection */
-    unsigned peer_eof : 1;    /* the client closed its sending side */
+    size_t scanned;        /* head-end scan progress over the input buffer */
+    unsigned requests;     /* requests started on this connection */
+    unsigned peer_eof : 1; /* the client closed its sending side */
     struct sockaddr_storage peer;
-    char peer_text[64];       /* client address without port, for logs and X-Forwarded-For */
+    char peer_text[64]; /* client address without port, for logs and X-Forwarded-For */
     unsigned peer_port;
 };
 

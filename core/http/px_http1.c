@@ -47,7 +47,7 @@ static const unsigned char px_h1_cc[256] = {
     0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
 };
 
-#define PX_IS(ch, cls) (px_h1_cc[(unsigned char)(ch)] & (cls))
+#define PX_IS(ch, cls)  (px_h1_cc[(unsigned char)(ch)] & (cls))
 #define PX_IS_DIGIT(ch) ((unsigned)((unsigned char)(ch) - '0') < 10u)
 
 /* Path of an absolute-form target without a path ("http://h" means "http://h/"). */
@@ -56,11 +56,11 @@ static const char px_h1_slash[] = "/";
 /* Parse state shared by the request and response parsers; lives on the caller's stack. */
 typedef struct {
     const char *buf;
-    const char *end;          /* scan limit: buf + min(len, max_head) */
+    const char *end; /* scan limit: buf + min(len, max_head) */
     size_t len;
     size_t max_head;
     px_header_t *headers;
-    size_t max_fields;        /* min(caller's array, limits->max_headers) */
+    size_t max_fields; /* min(caller's array, limits->max_headers) */
     size_t nheaders;
     size_t head_len;
     px_h1_error_t *err;
@@ -83,7 +83,7 @@ static px_h1_rc_t px_h1_fail(px_h1_error_t *err, int status, const char *reason,
     return PX_H1_INVALID;
 }
 
-#define PX_H1_FAIL(h, status, reason, p) \
+#define PX_H1_FAIL(h, status, reason, p)                                                           \
     px_h1_fail((h)->err, (status), (reason), (size_t)((p) - (h)->buf))
 
 /* The scan reached h->end without finding the end of the head. */
@@ -181,7 +181,7 @@ int px_h1_list_has(px_str_t value, const char *lower_token, size_t token_len)
         return 0;
     }
     while (px_h1_list_next(&p, end, &eb, &ee)) {
-        px_str_t el = { eb, (size_t)(ee - eb) };
+        px_str_t el = {eb, (size_t)(ee - eb)};
         if (px_h1_token_eq(el, lower_token, token_len)) {
             return 1;
         }
@@ -191,9 +191,9 @@ int px_h1_list_has(px_str_t value, const char *lower_token, size_t token_len)
 
 px_method_t px_h1_method_id(const char *p, size_t len)
 {
-#define PX_M(lit, id)                                                                          \
-    if (memcmp(p, lit, len) == 0) {                                                            \
-        return id;                                                                             \
+#define PX_M(lit, id)                                                                              \
+    if (memcmp(p, lit, len) == 0) {                                                                \
+        return id;                                                                                 \
     }
     switch (len) {
     case 3:
@@ -208,15 +208,12 @@ px_method_t px_h1_method_id(const char *p, size_t len)
         PX_M("PATCH", PX_METHOD_PATCH);
         PX_M("TRACE", PX_METHOD_TRACE);
         break;
-    case 6:
-        PX_M("DELETE", PX_METHOD_DELETE);
-        break;
+    case 6: PX_M("DELETE", PX_METHOD_DELETE); break;
     case 7:
         PX_M("CONNECT", PX_METHOD_CONNECT);
         PX_M("OPTIONS", PX_METHOD_OPTIONS);
         break;
-    default:
-        break;
+    default: break;
     }
 #undef PX_M
     return PX_METHOD_OTHER;
@@ -457,7 +454,7 @@ static const char *px_h1_connection(px_h1_head_t *h, px_str_t v)
     const char *p = v.data, *end = v.data + v.len, *eb, *ee, *t;
 
     while (v.len != 0 && px_h1_list_next(&p, end, &eb, &ee)) {
-        px_str_t opt = { eb, (size_t)(ee - eb) };
+        px_str_t opt = {eb, (size_t)(ee - eb)};
         for (t = eb; t < ee && PX_IS(*t, PX_C_TCHAR); t++) {
         }
         if (t != ee) {
@@ -515,8 +512,8 @@ static px_h1_rc_t px_h1_field(px_h1_head_t *h, const px_header_t *f, const char 
         break;
     case 14:
         if (PX_H1_TOKEN_EQ(n, "content-length")) {
-            why = h->cl_seen ? "duplicate Content-Length"
-                             : px_h1_parse_length(v, &h->content_length);
+            why =
+                h->cl_seen ? "duplicate Content-Length" : px_h1_parse_length(v, &h->content_length);
             h->cl_seen = 1;
         }
         break;
@@ -525,8 +522,7 @@ static px_h1_rc_t px_h1_field(px_h1_head_t *h, const px_header_t *f, const char 
             why = px_h1_transfer_encoding(h, v);
         }
         break;
-    default:
-        break;
+    default: break;
     }
     return why == NULL ? PX_H1_DONE : PX_H1_FAIL(h, 400, why, at);
 }
@@ -558,9 +554,9 @@ static px_h1_rc_t px_h1_parse_fields(px_h1_head_t *h, const char *p)
         }
         if (!PX_IS(*p, PX_C_TCHAR)) {
             return PX_H1_FAIL(h, 400,
-                              *p == '\n'             ? "bare LF in header section"
+                              *p == '\n'            ? "bare LF in header section"
                               : PX_IS(*p, PX_C_OWS) ? "obs-fold or whitespace before field name"
-                                                     : "invalid character in field name",
+                                                    : "invalid character in field name",
                               p);
         }
         if (h->nheaders == h->max_fields) {
@@ -593,10 +589,9 @@ static px_h1_rc_t px_h1_parse_fields(px_h1_head_t *h, const char *p)
             return px_h1_incomplete(h);
         }
         if (*p != '\r') {
-            return PX_H1_FAIL(h, 400,
-                              *p == '\n' ? "bare LF in header section"
-                                         : "invalid character in field value",
-                              p);
+            return PX_H1_FAIL(
+                h, 400,
+                *p == '\n' ? "bare LF in header section" : "invalid character in field value", p);
         }
         if (p + 1 == end) {
             return px_h1_incomplete(h);
@@ -666,12 +661,12 @@ static const char *px_h1_split_target(px_h1_request_t *req)
         req->path = req->target;
         return NULL;
     } else {
-        px_str_t scheme = { t, 0 };
+        px_str_t scheme = {t, 0};
         for (a = t; a < end && *a != ':'; a++) {
         }
         scheme.len = (size_t)(a - t);
-        if (!(PX_H1_TOKEN_EQ(scheme, "http") || PX_H1_TOKEN_EQ(scheme, "https")) ||
-            end - a < 3 || a[1] != '/' || a[2] != '/') {
+        if (!(PX_H1_TOKEN_EQ(scheme, "http") || PX_H1_TOKEN_EQ(scheme, "https")) || end - a < 3 ||
+            a[1] != '/' || a[2] != '/') {
             return "invalid request-target";
         }
         for (a += 3, p = a; p < end && *p != '/' && *p != '?'; p++) {
@@ -735,9 +730,8 @@ static px_h1_rc_t px_h1_request_line(px_h1_head_t *h, px_h1_request_t *req, size
         return px_h1_incomplete(h);
     }
     if (*p != ' ' || p == t) {
-        return PX_H1_FAIL(h, 400,
-                          p == t ? "empty request-target" : "invalid character in request-target",
-                          p);
+        return PX_H1_FAIL(
+            h, 400, p == t ? "empty request-target" : "invalid character in request-target", p);
     }
     req->target.data = t;
     req->target.len = (size_t)(p - t);
@@ -776,8 +770,8 @@ px_h1_rc_t px_h1_parse_request(const char *buf, size_t len, px_h1_request_t *req
 {
     px_h1_error_t dummy;
     px_h1_head_t h;
-    size_t max_uri = limits != NULL && limits->max_uri != 0 ? limits->max_uri
-                                                            : PX_H1_DEFAULT_MAX_URI;
+    size_t max_uri =
+        limits != NULL && limits->max_uri != 0 ? limits->max_uri : PX_H1_DEFAULT_MAX_URI;
     const char *p = NULL, *last;
     px_h1_rc_t rc;
 
@@ -873,9 +867,9 @@ static px_h1_rc_t px_h1_status_line(px_h1_head_t *h, px_h1_response_t *resp, con
     }
     if (*p != '\r') {
         return PX_H1_FAIL(h, 502,
-                          *p == '\n'  ? "bare LF in status line"
-                          : p == r ? "invalid status code"
-                                      : "invalid character in reason phrase",
+                          *p == '\n' ? "bare LF in status line"
+                          : p == r   ? "invalid status code"
+                                     : "invalid character in reason phrase",
                           p);
     }
     if (p[1] != '\n') {
@@ -961,7 +955,7 @@ enum {
     PX_CK_DATA,           /* the caller is moving chunk data */
     PX_CK_DATA_CR,        /* the CRLF after chunk data */
     PX_CK_DATA_LF,
-    PX_CK_TR_START,       /* start of a trailer field line, or of the final CRLF */
+    PX_CK_TR_START, /* start of a trailer field line, or of the final CRLF */
     PX_CK_TR_NAME,
     PX_CK_TR_VALUE,
     PX_CK_TR_LF,
@@ -1027,8 +1021,9 @@ static int px_h1_ck_size_line(px_h1_chunked_t *c, unsigned char ch)
         if (PX_IS(ch, PX_C_TCHAR)) {
             return PX_CK_EXT_NAME;
         }
-        return ch == '=' ? PX_CK_EXT_VAL_START
-               : PX_IS(ch, PX_C_OWS) ? PX_CK_EXT_NAME_WS : px_h1_ck_ext_end(ch);
+        return ch == '='             ? PX_CK_EXT_VAL_START
+               : PX_IS(ch, PX_C_OWS) ? PX_CK_EXT_NAME_WS
+                                     : px_h1_ck_ext_end(ch);
     case PX_CK_EXT_NAME_WS:
         if (PX_IS(ch, PX_C_OWS)) {
             return PX_CK_EXT_NAME_WS;
@@ -1039,18 +1034,16 @@ static int px_h1_ck_size_line(px_h1_chunked_t *c, unsigned char ch)
             return PX_CK_EXT_VAL_START;
         }
         return ch == '"' ? PX_CK_EXT_QUOTED : PX_IS(ch, PX_C_TCHAR) ? PX_CK_EXT_TOKEN : PX_CK_ERROR;
-    case PX_CK_EXT_TOKEN:
-        return PX_IS(ch, PX_C_TCHAR) ? PX_CK_EXT_TOKEN : px_h1_ck_ext_end(ch);
+    case PX_CK_EXT_TOKEN: return PX_IS(ch, PX_C_TCHAR) ? PX_CK_EXT_TOKEN : px_h1_ck_ext_end(ch);
     case PX_CK_EXT_QUOTED:
         if (ch == '"') {
             return PX_CK_EXT_AFTER_Q;
         }
-        return ch == '\\' ? PX_CK_EXT_QPAIR : PX_IS(ch, PX_C_QDTEXT) ? PX_CK_EXT_QUOTED
-                                                                      : PX_CK_ERROR;
-    case PX_CK_EXT_QPAIR:
-        return PX_IS(ch, PX_C_FIELD) ? PX_CK_EXT_QUOTED : PX_CK_ERROR;
-    default: /* PX_CK_EXT_AFTER_Q */
-        return px_h1_ck_ext_end(ch);
+        return ch == '\\'               ? PX_CK_EXT_QPAIR
+               : PX_IS(ch, PX_C_QDTEXT) ? PX_CK_EXT_QUOTED
+                                        : PX_CK_ERROR;
+    case PX_CK_EXT_QPAIR: return PX_IS(ch, PX_C_FIELD) ? PX_CK_EXT_QUOTED : PX_CK_ERROR;
+    default: /* PX_CK_EXT_AFTER_Q */ return px_h1_ck_ext_end(ch);
     }
 }
 
@@ -1066,9 +1059,9 @@ static int px_h1_ck_trailer(int state, unsigned char ch, const char **why)
         if (PX_IS(ch, PX_C_TCHAR)) {
             return PX_CK_TR_NAME;
         }
-        *why = ch == '\n'                ? "bare LF in trailer section"
+        *why = ch == '\n'            ? "bare LF in trailer section"
                : PX_IS(ch, PX_C_OWS) ? "obs-fold in trailer section"
-                                          : "invalid character in trailer field name";
+                                     : "invalid character in trailer field name";
         return PX_CK_ERROR;
     case PX_CK_TR_NAME:
         if (PX_IS(ch, PX_C_TCHAR)) {
@@ -1108,8 +1101,7 @@ px_h1_chunk_rc_t px_h1_chunked_feed(px_h1_chunked_t *c, const char *buf, size_t 
 
     *consumed = 0;
     switch (c->state) {
-    case PX_CK_DONE:
-        return PX_H1_CHUNK_DONE;
+    case PX_CK_DONE: return PX_H1_CHUNK_DONE;
     case PX_CK_ERROR:
         if (err != NULL) {
             px_h1_fail(err, 400, "chunked body already failed", 0);
@@ -1121,8 +1113,7 @@ px_h1_chunk_rc_t px_h1_chunked_feed(px_h1_chunked_t *c, const char *buf, size_t 
         }
         c->state = PX_CK_DATA_CR;
         break;
-    default:
-        break;
+    default: break;
     }
     for (i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)buf[i];
@@ -1135,7 +1126,7 @@ px_h1_chunk_rc_t px_h1_chunked_feed(px_h1_chunked_t *c, const char *buf, size_t 
             } else {
                 next = px_h1_ck_size_line(c, ch);
                 if (next == PX_CK_ERROR) {
-                    why = ch == '\n'                               ? "bare LF in chunk size line"
+                    why = ch == '\n'                                ? "bare LF in chunk size line"
                           : PX_IS(ch, PX_C_HEX) && st <= PX_CK_SIZE ? "chunk size too large"
                           : st <= PX_CK_SIZE                        ? "invalid chunk size"
                                                                     : "invalid chunk extension";

@@ -9,9 +9,9 @@
 
 #include "px_http1-t.h"
 
-#define PX_H1_DEFAULT_MAX_HEAD     (16 * 1024)
-#define PX_H1_DEFAULT_MAX_HEADERS  100
-#define PX_H1_DEFAULT_MAX_URI      (8 * 1024)
+#define PX_H1_DEFAULT_MAX_HEAD    (16 * 1024)
+#define PX_H1_DEFAULT_MAX_HEADERS 100
+#define PX_H1_DEFAULT_MAX_URI     (8 * 1024)
 
 /*
  * Find the end of a message head (the first CRLF CRLF) in buf[0..len).

@@ -5,9 +5,10 @@
  * by an event and cleared by EAGAIN or by a short read/write (the kernel then had no more to
  * give or take, and a new edge will come when that changes). The one exception is the peer's
  * FIN: arriving with the last data, it brings no edge of its own, so the event also asks for
- * EV_CLOSED (EPOLLRDHUP) and, once that is seen, reads go on until they return 0. The event is also activated by
- * hand (event_active, no syscall) to flush output queued during a callback or to resume reading
- * after a pause; such a wake-up at worst costs one read or write that returns EAGAIN.
+ * EV_CLOSED (EPOLLRDHUP) and, once that is seen, reads go on until they return 0. The event is also
+ * activated by hand (event_active, no syscall) to flush output queued during a callback or to
+ * resume reading after a pause; such a wake-up at worst costs one read or write that returns
+ * EAGAIN.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -27,29 +28,29 @@
 
 struct px_io_s {
     int fd;
-    int err;                  /* errno of the failure reported with PX_IO_ERROR */
-    struct event *ev;         /* EV_READ, EV_WRITE, EV_CLOSED, EV_ET, EV_PERSIST; added once */
-    struct event *timer;      /* idle timeouts */
+    int err;             /* errno of the failure reported with PX_IO_ERROR */
+    struct event *ev;    /* EV_READ, EV_WRITE, EV_CLOSED, EV_ET, EV_PERSIST; added once */
+    struct event *timer; /* idle timeouts */
     struct evbuffer *in, *out;
     px_io_cb readcb, writecb;
     px_io_event_cb eventcb;
     void *arg;
     size_t read_high, write_low;
-    size_t read_size;         /* next read's size: grows while reads fill it */
+    size_t read_size; /* next read's size: grows while reads fill it */
     uint64_t read_ms, write_ms;
     uint64_t last_read, last_write; /* monotonic ms of the last progress */
-    unsigned busy;            /* callbacks running on this px_io */
-    unsigned reading : 1;     /* the owner wants input */
-    unsigned can_read : 1;    /* the socket may have more to read */
-    unsigned can_write : 1;   /* the socket may take more */
+    unsigned busy;                  /* callbacks running on this px_io */
+    unsigned reading : 1;           /* the owner wants input */
+    unsigned can_read : 1;          /* the socket may have more to read */
+    unsigned can_write : 1;         /* the socket may take more */
     unsigned connecting : 1;
-    unsigned done : 1;        /* EOF or an error was reported: no more reading or events */
-    unsigned shut_wr : 1;     /* shutdown(SHUT_WR) once the output is empty */
-    unsigned freed : 1;       /* px_io_free() was called during a callback */
+    unsigned done : 1;    /* EOF or an error was reported: no more reading or events */
+    unsigned shut_wr : 1; /* shutdown(SHUT_WR) once the output is empty */
+    unsigned freed : 1;   /* px_io_free() was called during a callback */
     unsigned timer_on : 1;
-    unsigned kick_read : 1;   /* px_io_schedule_read(): hand buffered input to readcb */
-    unsigned rdhup : 1;       /* the peer closed its side (EPOLLRDHUP): read to EOF, a short
-                                 read no longer means "nothing more" */
+    unsigned kick_read : 1; /* px_io_schedule_read(): hand buffered input to readcb */
+    unsigned rdhup : 1;     /* the peer closed its side (EPOLLRDHUP): read to EOF, a short
+                               read no longer means "nothing more" */
 };
 
 static uint64_t px_io_now(void)
@@ -117,8 +118,7 @@ static void px_io_timer(evutil_socket_t fd, short what, void *arg)
             next = io->read_ms - idle;
         }
     }
-    if (!io->freed && io->write_ms > 0 &&
-        (io->connecting || evbuffer_get_length(io->out) > 0)) {
+    if (!io->freed && io->write_ms > 0 && (io->connecting || evbuffer_get_length(io->out) > 0)) {
         uint64_t idle = now - io->last_write;
         if (idle >= io->write_ms) {
             io->write_ms = 0;
@@ -325,8 +325,8 @@ px_io_t *px_io_new(struct event_base *base, int fd)
     io->can_write = 1;
     io->in = evbuffer_new();
     io->out = evbuffer_new();
-    io->ev = event_new(base, fd, EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST,
-                       px_io_cb_ev, io);
+    io->ev =
+        event_new(base, fd, EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST, px_io_cb_ev, io);
     io->timer = evtimer_new(base, px_io_timer, io);
     if (io->in == NULL || io->out == NULL || io->ev == NULL || io->timer == NULL ||
         evbuffer_add_cb(io->out, px_io_outbuf_cb, io) == NULL || event_add(io->ev, NULL) < 0) {
@@ -358,8 +358,7 @@ int px_io_connect(px_io_t *io, const struct sockaddr *sa, socklen_t len)
     return 0;
 }
 
-void px_io_setcb(px_io_t *io, px_io_cb readcb, px_io_cb writecb, px_io_event_cb eventcb,
-                 void *arg)
+void px_io_setcb(px_io_t *io, px_io_cb readcb, px_io_cb writecb, px_io_event_cb eventcb, void *arg)
 {
     io->readcb = readcb;
     io->writecb = writecb;
@@ -367,11 +366,26 @@ void px_io_setcb(px_io_t *io, px_io_cb readcb, px_io_cb writecb, px_io_event_cb 
     io->arg = arg;
 }
 
-struct evbuffer *px_io_input(px_io_t *io) { return io->in; }
-struct evbuffer *px_io_output(px_io_t *io) { return io->out; }
-int px_io_fd(const px_io_t *io) { return io->fd; }
-int px_io_error(const px_io_t *io) { return io->err; }
-int px_io_reading(const px_io_t *io) { return io->reading; }
+struct evbuffer *px_io_input(px_io_t *io)
+{
+    return io->in;
+}
+struct evbuffer *px_io_output(px_io_t *io)
+{
+    return io->out;
+}
+int px_io_fd(const px_io_t *io)
+{
+    return io->fd;
+}
+int px_io_error(const px_io_t *io)
+{
+    return io->err;
+}
+int px_io_reading(const px_io_t *io)
+{
+    return io->reading;
+}
 
 void px_io_schedule_read(px_io_t *io)
 {
@@ -391,7 +405,10 @@ void px_io_read_enable(px_io_t *io)
         px_io_schedule_read(io);
 }
 
-void px_io_read_disable(px_io_t *io) { io->reading = 0; }
+void px_io_read_disable(px_io_t *io)
+{
+    io->reading = 0;
+}
 
 void px_io_set_read_high(px_io_t *io, size_t high)
 {
@@ -402,7 +419,10 @@ void px_io_set_read_high(px_io_t *io, size_t high)
         px_io_schedule_read(io);
 }
 
-void px_io_set_write_low(px_io_t *io, size_t low) { io->write_low = low; }
+void px_io_set_write_low(px_io_t *io, size_t low)
+{
+    io->write_low = low;
+}
 
 void px_io_shutdown_write(px_io_t *io)
 {

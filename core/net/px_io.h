@@ -55,8 +55,7 @@ int px_io_connect(px_io_t *io, const struct sockaddr *sa, socklen_t len);
 
 void px_io_free(px_io_t *io);
 
-void px_io_setcb(px_io_t *io, px_io_cb readcb, px_io_cb writecb, px_io_event_cb eventcb,
-                 void *arg);
+void px_io_setcb(px_io_t *io, px_io_cb readcb, px_io_cb writecb, px_io_event_cb eventcb, void *arg);
 
 struct evbuffer *px_io_input(px_io_t *io);
 struct evbuffer *px_io_output(px_io_t *io);

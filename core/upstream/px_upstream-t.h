@@ -23,22 +23,22 @@ typedef struct px_txn_s px_txn_t;
 struct px_upool_s {
     const px_conf_upstream_t *upstream;
     const px_conf_endpoint_t *endpoint;
-    px_link_t idle;           /* idle connections, most recently used first */
+    px_link_t idle; /* idle connections, most recently used first */
     unsigned nidle;
-    long current_weight;      /* smooth weighted round robin state */
+    long current_weight; /* smooth weighted round robin state */
 };
 
 typedef enum {
     PX_UCONN_CONNECTING = 0,
-    PX_UCONN_ACTIVE,          /* attached to a txn */
-    PX_UCONN_IDLE,            /* in its pool */
+    PX_UCONN_ACTIVE, /* attached to a txn */
+    PX_UCONN_IDLE,   /* in its pool */
 } px_uconn_state_t;
 
 typedef struct px_uconn_s {
-    px_link_t link;           /* in pool->idle while idle (must stay first) */
+    px_link_t link; /* in pool->idle while idle (must stay first) */
     px_upool_t *pool;
-    px_wgen_t *wgen;          /* the view whose pool it returns to (idle ones are closed when
-                                 the view is retired) */
+    px_wgen_t *wgen; /* the view whose pool it returns to (idle ones are closed when
+                        the view is retired) */
     px_io_t *io;
     px_uconn_state_t state;
     px_txn_t *txn;            /* while ACTIVE or CONNECTING */

@@ -29,8 +29,7 @@ static void show_errors(void)
 }
 
 /* The config must fail with an error at line:col whose message contains `want`. */
-static void fails(const char *yaml, unsigned line, unsigned col, const char *want,
-                  const char *name)
+static void fails(const char *yaml, unsigned line, unsigned col, const char *want, const char *name)
 {
     px_conf_t *conf = load(yaml);
     ok(conf == NULL && nerrs >= 1, "%s: refused", name);
@@ -59,10 +58,10 @@ static unsigned port_of(const px_conf_addr_t *a)
     return ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port);
 }
 
-#define MINIMAL                                                                                \
-    "listeners:\n"                                                                             \
-    "  - listen: 127.0.0.1:8080\n"                                                             \
-    "    routes:\n"                                                                            \
+#define MINIMAL                                                                                    \
+    "listeners:\n"                                                                                 \
+    "  - listen: 127.0.0.1:8080\n"                                                                 \
+    "    routes:\n"                                                                                \
     "      - respond: { body: hi }\n"
 
 static void test_defaults(void)
@@ -321,24 +320,24 @@ static void test_durations_sizes(void)
         int rc;
         uint64_t v;
     } d[] = {
-        { "250ms", 0, 250 },
-        { "15s", 0, 15000 },
-        { "2m", 0, 120000 },
-        { "1h", 0, 3600000 },
-        { "0", 0, 0 },
-        { "0s", 0, 0 },
-        { "007s", 0, 7000 },
-        { "18446744073709551615ms", 0, UINT64_MAX },
-        { "5", -1, 0 },
-        { "1.5s", -1, 0 },
-        { "-1s", -1, 0 },
-        { "s", -1, 0 },
-        { "", -1, 0 },
-        { "10 s", -1, 0 },
-        { "1S", -1, 0 },
-        { "1d", -1, 0 },
-        { "18446744073709551616ms", -1, 0 },
-        { "5124095576030432h", -1, 0 },
+        {"250ms", 0, 250},
+        {"15s", 0, 15000},
+        {"2m", 0, 120000},
+        {"1h", 0, 3600000},
+        {"0", 0, 0},
+        {"0s", 0, 0},
+        {"007s", 0, 7000},
+        {"18446744073709551615ms", 0, UINT64_MAX},
+        {"5", -1, 0},
+        {"1.5s", -1, 0},
+        {"-1s", -1, 0},
+        {"s", -1, 0},
+        {"", -1, 0},
+        {"10 s", -1, 0},
+        {"1S", -1, 0},
+        {"1d", -1, 0},
+        {"18446744073709551616ms", -1, 0},
+        {"5124095576030432h", -1, 0},
     };
     for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++) {
         uint64_t v = 12345;
@@ -352,19 +351,19 @@ static void test_durations_sizes(void)
         int rc;
         uint64_t v;
     } z[] = {
-        { "512", 0, 512 },
-        { "16k", 0, 16384 },
-        { "16K", 0, 16384 },
-        { "1m", 0, 1048576 },
-        { "1G", 0, 1073741824 },
-        { "0", 0, 0 },
-        { "17179869183g", 0, 17179869183ULL << 30 },
-        { "17179869184g", -1, 0 },
-        { "1kb", -1, 0 },
-        { "k", -1, 0 },
-        { "-1", -1, 0 },
-        { "1.5k", -1, 0 },
-        { "1t", -1, 0 },
+        {"512", 0, 512},
+        {"16k", 0, 16384},
+        {"16K", 0, 16384},
+        {"1m", 0, 1048576},
+        {"1G", 0, 1073741824},
+        {"0", 0, 0},
+        {"17179869183g", 0, 17179869183ULL << 30},
+        {"17179869184g", -1, 0},
+        {"1kb", -1, 0},
+        {"k", -1, 0},
+        {"-1", -1, 0},
+        {"1.5k", -1, 0},
+        {"1t", -1, 0},
     };
     for (size_t i = 0; i < sizeof(z) / sizeof(z[0]); i++) {
         uint64_t v = 12345;
@@ -376,10 +375,10 @@ static void test_durations_sizes(void)
 }
 
 /* A listener whose only route is `ROUTE` (one line, at line 4, column 9). */
-#define ROUTE(r)                                                                               \
-    "listeners:\n"                                                                             \
-    "  - listen: 127.0.0.1:8080\n"                                                             \
-    "    routes:\n"                                                                            \
+#define ROUTE(r)                                                                                   \
+    "listeners:\n"                                                                                 \
+    "  - listen: 127.0.0.1:8080\n"                                                                 \
+    "    routes:\n"                                                                                \
     "      - " r "\n"
 
 #define UPSTREAMS "upstreams:\n  legacy:\n    endpoints: [127.0.0.1:8081]\n"
@@ -419,8 +418,8 @@ static void test_errors(void)
           "a port is not allowed", "host with port");
     fails(ROUTE("{ match: { methods: [GET, \"P OST\"] }, respond: {} }"), 4, 35,
           "methods[1]: invalid method", "bad method");
-    fails(ROUTE("{ redirect: { location: \"/${nope}\" } }"), 4, 33,
-          "unknown variable \"${nope}\"", "unknown redirect variable");
+    fails(ROUTE("{ redirect: { location: \"/${nope}\" } }"), 4, 33, "unknown variable \"${nope}\"",
+          "unknown redirect variable");
     fails(ROUTE("{ redirect: { location: /x, status: 300 } }"), 4, 45,
           "invalid redirect status 300", "bad redirect status");
     fails(ROUTE("{ redirect: { status: 301 } }"), 4, 21,
@@ -441,8 +440,8 @@ static void test_errors(void)
           "invalid port \"0\"", "port 0");
     fails("listeners:\n  - listen: 300.0.0.1:80\n    routes: [ { respond: {} } ]\n", 2, 13,
           "invalid IPv4 address \"300.0.0.1\"", "bad IPv4");
-    fails("listeners:\n  - listen: ::1:80\n    routes: [ { respond: {} } ]\n", 2, 13,
-          "in brackets", "IPv6 without brackets");
+    fails("listeners:\n  - listen: ::1:80\n    routes: [ { respond: {} } ]\n", 2, 13, "in brackets",
+          "IPv6 without brackets");
     fails("listeners:\n  - listen: localhost:80\n    routes: [ { respond: {} } ]\n", 2, 13,
           "hostname resolution disabled", "hostname with resolve=0");
     fails(ROUTE("{ upstream: legacy }") "upstreams:\n  legacy:\n    endpoints:\n"
@@ -450,8 +449,8 @@ static void test_errors(void)
           8, 9, "upstreams.legacy.endpoints[0]: invalid port \"99999\"", "bad endpoint port");
     fails(ROUTE("{ upstream: legacy }") "upstreams:\n  legacy:\n    endpoints: []\n", 7, 16,
           "upstreams.legacy.endpoints: must not be empty", "no endpoints");
-    fails(ROUTE("{ upstream: legacy }") "upstreams:\n  legacy:\n    endpoints: ['*:80']\n", 7,
-          17, "only allowed in listen addresses", "wildcard endpoint");
+    fails(ROUTE("{ upstream: legacy }") "upstreams:\n  legacy:\n    endpoints: ['*:80']\n", 7, 17,
+          "only allowed in listen addresses", "wildcard endpoint");
     fails(ROUTE("{ upstream: legacy }") "upstreams:\n  legacy:\n"
                                         "    endpoints: [{ address: 10.0.0.1:80, weight: 0 }]\n",
           7, 49, "out of range (1..10000)", "weight 0");
@@ -483,10 +482,9 @@ static void test_errors(void)
     fails("workers: !!int 2\n" MINIMAL, 1, 10, "YAML tags (tag:yaml.org,2002:int)", "tag");
     fails(MINIMAL "---\n" MINIMAL, 5, 1, "more than one YAML document", "two documents");
     fails("listeners:\n  - listen: [a\n", 3, 1, "YAML syntax error", "syntax error");
-    fails("listeners:\n  - listen: x\n   bad: indent\n", 3, 4, "YAML syntax error: ",
-          "bad indentation");
-    fails("workers: 0\n" MINIMAL, 1, 10, "workers: \"0\" is out of range (1..256)",
-          "workers 0");
+    fails("listeners:\n  - listen: x\n   bad: indent\n", 3, 4,
+          "YAML syntax error: ", "bad indentation");
+    fails("workers: 0\n" MINIMAL, 1, 10, "workers: \"0\" is out of range (1..256)", "workers 0");
     fails("workers: many\n" MINIMAL, 1, 10, "expected \"auto\" or an integer", "workers word");
     fails("drain_timeout: 1.5s\n" MINIMAL, 1, 16,
           "drain_timeout: invalid duration \"1.5s\" (expected an integer with a unit: 250ms, "
@@ -563,7 +561,7 @@ static void test_files(void)
     is_str(buf, "/nonexistent/pyxis.yaml: cannot open: No such file or directory",
            "missing file message has no line");
 
-    px_conf_error_t e = { .file = "a.yaml", .line = 3, .col = 7, .msg = "bad" };
+    px_conf_error_t e = {.file = "a.yaml", .line = 3, .col = 7, .msg = "bad"};
     px_conf_error_format(&e, buf, sizeof(buf));
     is_str(buf, "a.yaml:3:7: bad", "error format FILE:LINE:COL: msg");
 

@@ -88,7 +88,7 @@ static int prefix_mismatches(const char *raw, size_t len, int response)
 {
     px_h1_request_t req, req_k;
     px_h1_response_t resp, resp_k;
-    px_h1_error_t full_err = { 0, NULL, 0 }, e;
+    px_h1_error_t full_err = {0, NULL, 0}, e;
     px_header_t h2[NHDR];
     px_h1_rc_t full, rc;
     size_t k, head_len;
@@ -127,7 +127,7 @@ static void ck_run(px_h1_chunked_t *c, const char *in, size_t len, const size_t 
     char data[512];
     size_t pos = 0, piece_end, si = 0, dlen = 0, used = 0, consumed;
     px_h1_chunk_rc_t rc = PX_H1_CHUNK_NEED_MORE;
-    px_h1_error_t e = { 0, NULL, 0 };
+    px_h1_error_t e = {0, NULL, 0};
 
     out[0] = '\0';
     while (pos < len) {
@@ -162,8 +162,7 @@ static void ck_run(px_h1_chunked_t *c, const char *in, size_t len, const size_t 
                 used += (size_t)snprintf(out + used, outsz - used, "DONE@%zu ", pos);
                 goto end;
             } else if (rc == PX_H1_CHUNK_ERROR) {
-                used += (size_t)snprintf(out + used, outsz - used, "ERR@%zu:%s ", pos,
-                                         e.reason);
+                used += (size_t)snprintf(out + used, outsz - used, "ERR@%zu:%s ", pos, e.reason);
                 goto end;
             }
         }
@@ -339,8 +338,8 @@ static void test_request_forms(void)
            "authority from the target, not Host");
     is_mem(req.path.data, req.path.len, "/p/q", "absolute-form path");
     is_mem(req.query.data, req.query.len, "z", "absolute-form query");
-    is_int(req_parse("GET HTTPS://h.example HTTP/1.1\r\nHost: h.example\r\n\r\n", &req),
-           PX_H1_DONE, "scheme is case-insensitive; no path");
+    is_int(req_parse("GET HTTPS://h.example HTTP/1.1\r\nHost: h.example\r\n\r\n", &req), PX_H1_DONE,
+           "scheme is case-insensitive; no path");
     is_mem(req.scheme.data, req.scheme.len, "HTTPS", "scheme as received");
     is_mem(req.path.data, req.path.len, "/", "empty path becomes /");
     is_int(req_parse("GET http://h?q=1 HTTP/1.1\r\nHost:\r\n\r\n", &req), PX_H1_DONE,
@@ -362,8 +361,7 @@ static void test_request_forms(void)
            "authority-form without CONNECT: 400");
     is_int(req_status("GET a/b HTTP/1.1\r\nHost: h\r\n\r\n"), 400, "relative path: 400");
 
-    is_int(req_parse("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", &req), PX_H1_DONE,
-           "OPTIONS *");
+    is_int(req_parse("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", &req), PX_H1_DONE, "OPTIONS *");
     is_int(req.target_form, PX_TARGET_ASTERISK, "asterisk-form");
     is_mem(req.path.data, req.path.len, "*", "asterisk path is *");
     is_mem(req.authority.data, req.authority.len, "h", "asterisk authority from Host");
@@ -407,18 +405,18 @@ static void test_field_rejects(void)
 
     is_int(req_status("GET / HTTP/1.1\r\nHost : h\r\n\r\n"), 400, "SP before colon: 400");
     is_int(req_status("GET / HTTP/1.1\r\nHost\t: h\r\n\r\n"), 400, "HTAB before colon: 400");
-    is_int(req_status("GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n"), 400,
-           "obs-fold: 400");
+    is_int(req_status("GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n"), 400, "obs-fold: 400");
     is_int(req_status("GET / HTTP/1.1\r\n Host: h\r\n\r\n"), 400,
            "whitespace before the first field: 400");
     is_int(req_status_lim("GET / HTTP/1.1\r\nHost: h\r\nX: a\0b\r\n\r\n", 35, NULL, NHDR), 400,
            "NUL: 400");
-    is_int(req_status("GET / HTTP/1.1\r\nHost: h\r\nX: a\x01" "b\r\n\r\n"), 400, "CTL: 400");
+    is_int(req_status("GET / HTTP/1.1\r\nHost: h\r\nX: a\x01"
+                      "b\r\n\r\n"),
+           400, "CTL: 400");
     is_int(req_status("GET / HTTP/1.1\r\nHost: h\r\nX: a\x7f\r\n\r\n"), 400, "DEL: 400");
     is_int(req_status("GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n"), 400,
            "bare CR in value: 400");
-    is_int(req_status("GET / HTTP/1.1\r\nHost: h\nX: 1\r\n\r\n"), 400,
-           "bare LF line end: 400");
+    is_int(req_status("GET / HTTP/1.1\r\nHost: h\nX: 1\r\n\r\n"), 400, "bare LF line end: 400");
     is_int(req_status("GET / HTTP/1.1\r\nHost: h\r\n\n"), 400, "bare LF as empty line: 400");
     is_int(req_status("GET / HTTP/1.1\r\nHost: h\r\n\r\r\n"), 400, "CR CR LF: 400");
     is_int(req_status("GET / HTTP/1.1\r\nHost: h\r\nX[1]: a\r\n\r\n"), 400,
@@ -466,10 +464,8 @@ static void test_host(void)
     is_int(req_status("GET / HTTP/1.1\r\nHost: h:65535\r\n\r\n"), 0, "port 65535 is fine");
     is_int(req_status("GET / HTTP/1.1\r\nHost: ex%41mple.com\r\n\r\n"), 0, "pct-encoded host");
     is_int(req_status("GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n"), 0, "[::1]:80");
-    is_int(req_status("GET / HTTP/1.1\r\nHost: [::ffff:10.0.0.1]\r\n\r\n"), 0,
-           "IPv4-mapped IPv6");
-    is_int(req_status("GET / HTTP/1.1\r\nHost: [1:2:3:4:5:6:7:8]\r\n\r\n"), 0,
-           "eight IPv6 groups");
+    is_int(req_status("GET / HTTP/1.1\r\nHost: [::ffff:10.0.0.1]\r\n\r\n"), 0, "IPv4-mapped IPv6");
+    is_int(req_status("GET / HTTP/1.1\r\nHost: [1:2:3:4:5:6:7:8]\r\n\r\n"), 0, "eight IPv6 groups");
     is_int(req_status("GET / HTTP/1.1\r\nHost: [v1.fe:x]\r\n\r\n"), 0, "IPvFuture");
     is_int(req_status("GET / HTTP/1.1\r\nHost: 10.1.2.3:8080\r\n\r\n"), 0, "IPv4 with port");
     is_int(req_status("GET / HTTP/1.1\r\nHost:   h.example  \r\n\r\n"), 0,
@@ -480,12 +476,12 @@ static void test_framing(void)
 {
     px_h1_request_t req;
 
-    is_int(req_parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 42\r\n\r\n", &req),
-           PX_H1_DONE, "Content-Length");
+    is_int(req_parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 42\r\n\r\n", &req), PX_H1_DONE,
+           "Content-Length");
     is_int(req.body, PX_BODY_LENGTH, "CL: body LENGTH");
     is_int(req.content_length, 42, "CL: 42");
-    is_int(req_parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", &req),
-           PX_H1_DONE, "CL 0");
+    is_int(req_parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", &req), PX_H1_DONE,
+           "CL 0");
     ok(req.body == PX_BODY_LENGTH && req.content_length == 0, "CL 0 is LENGTH 0");
     is_int(req_parse("POST / HTTP/1.1\r\nHost: h\r\n"
                      "Content-Length: 9223372036854775807\r\n\r\n",
@@ -512,8 +508,8 @@ static void test_framing(void)
     is_int(req_status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
                       "Content-Length: 5\r\n\r\n"),
            400, "duplicate CL, equal: 400");
-    is_int(req_body("POST / HTTP/1.1\r\nHost: h\r\nContent-Length:  7 \r\n\r\n"),
-           PX_BODY_LENGTH, "CL with OWS around it");
+    is_int(req_body("POST / HTTP/1.1\r\nHost: h\r\nContent-Length:  7 \r\n\r\n"), PX_BODY_LENGTH,
+           "CL with OWS around it");
 
     is_int(req_body("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"),
            PX_BODY_CHUNKED, "TE chunked");
@@ -528,21 +524,21 @@ static void test_framing(void)
            400, "TE chunked not last: 400");
     is_int(req_status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"), 400,
            "TE without chunked: 400");
-    is_int(req_status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n"),
-           400, "TE identity: 400");
+    is_int(req_status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n"), 400,
+           "TE identity: 400");
     is_int(req_status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked,chunked\r\n\r\n"),
            400, "TE chunked twice: 400");
     is_int(req_status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
                       "Transfer-Encoding: chunked\r\n\r\n"),
            400, "TE chunked in two fields: 400");
-    is_int(req_status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked;a=1\r\n\r\n"),
-           400, "TE chunked with parameters: 400");
-    is_int(req_status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: , chunked\r\n\r\n"),
-           400, "TE empty element: 400");
+    is_int(req_status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked;a=1\r\n\r\n"), 400,
+           "TE chunked with parameters: 400");
+    is_int(req_status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: , chunked\r\n\r\n"), 400,
+           "TE empty element: 400");
     is_int(req_status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n\r\n"), 400,
            "TE empty: 400");
-    is_int(req_status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \"chunked\"\r\n\r\n"),
-           400, "TE quoted: 400");
+    is_int(req_status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \"chunked\"\r\n\r\n"), 400,
+           "TE quoted: 400");
     is_int(req_status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
                       "Transfer-Encoding: chunked\r\n\r\n"),
            400, "CL and TE: 400");
@@ -578,7 +574,7 @@ static void test_flags(void)
 
 static void test_limits(void)
 {
-    px_h1_limits_t lim = { 0, 3, 0 };
+    px_h1_limits_t lim = {0, 3, 0};
     char big[20000];
     const char *m = "GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n";
     size_t n;
@@ -714,8 +710,8 @@ static void test_response(void)
     is_int(resp_status("\r\nHTTP/1.1 200 OK\r\n\r\n"), 502, "leading CRLF: 502");
     is_int(resp_status("HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n"), 502, "obs-fold: 502");
     is_int(resp_status("HTTP/1.1 200 OK\r\nX : a\r\n\r\n"), 502, "SP before colon: 502");
-    is_int(resp_status("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"),
-           502, "duplicate CL: 502");
+    is_int(resp_status("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"), 502,
+           "duplicate CL: 502");
     is_int(resp_status("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"), 502, "bad CL: 502");
     is_int(resp_status("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n"
                        "Transfer-Encoding: chunked\r\n\r\n"),
@@ -735,8 +731,8 @@ static void test_response(void)
            PX_BODY_CHUNKED, "response TE gzip, chunked: CHUNKED");
     is_int(resp_body("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"), PX_BODY_CLOSE,
            "response TE gzip: CLOSE");
-    is_int(resp_body("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
-           PX_BODY_CLOSE, "response TE chunked, gzip: CLOSE");
+    is_int(resp_body("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"), PX_BODY_CLOSE,
+           "response TE chunked, gzip: CLOSE");
 }
 
 static void test_response_body(void)
@@ -794,10 +790,10 @@ static void test_chunked(void)
     is_str(ck(" 5\r\n"), "ERR@0:invalid chunk size data=", "leading SP");
     is_str(ck("-5\r\n"), "ERR@0:invalid chunk size data=", "sign");
     is_str(ck("\r\n"), "ERR@0:invalid chunk size data=", "empty size");
-    is_str(ck("5 \r\nhello\r\n0\r\n\r\n"), "ERR@2:invalid chunk extension data=",
-           "trailing BWS without ';'");
-    is_str(ck("5\nhello\r\n0\r\n\r\n"), "ERR@1:bare LF in chunk size line data=",
-           "bare LF after size");
+    is_str(ck("5 \r\nhello\r\n0\r\n\r\n"),
+           "ERR@2:invalid chunk extension data=", "trailing BWS without ';'");
+    is_str(ck("5\nhello\r\n0\r\n\r\n"),
+           "ERR@1:bare LF in chunk size line data=", "bare LF after size");
     is_str(ck("5\rhello\r\n"), "ERR@2:bare CR in chunk size line data=", "bare CR after size");
     is_str(ck("5;\r\nhello\r\n"), "ERR@2:invalid chunk extension data=", "empty ext-name");
     is_str(ck("5;=x\r\n"), "ERR@2:invalid chunk extension data=", "'=' without a name");
@@ -816,17 +812,18 @@ static void test_chunked(void)
     is_str(ck("8000000000000000\r\n"), "ERR@15:chunk size too large data=", "size 2^63");
     is_str(ck("fffffffffffffffff\r\n"), "ERR@15:chunk size too large data=", "size 2^68");
     is_str(ck("7fffffffffffffff\r\n"), "D9223372036854775807 MORE data=", "size 2^63-1");
-    is_str(ck("0\r\nX: a\r\n b\r\n\r\n"), "ERR@9:obs-fold in trailer section data=",
-           "trailer obs-fold");
-    is_str(ck("0\r\nX : a\r\n\r\n"), "ERR@4:whitespace between trailer field name and colon "
-                                     "data=",
+    is_str(ck("0\r\nX: a\r\n b\r\n\r\n"),
+           "ERR@9:obs-fold in trailer section data=", "trailer obs-fold");
+    is_str(ck("0\r\nX : a\r\n\r\n"),
+           "ERR@4:whitespace between trailer field name and colon "
+           "data=",
            "trailer SP before colon");
     is_str(ck("0\r\nX: a\n\r\n"), "ERR@7:bare LF in trailer section data=", "trailer bare LF");
     is_str(ck("0\r\nX: a\rb\r\n"), "ERR@8:bare CR in trailer section data=", "trailer bare CR");
-    is_str(ck_n("0\r\nX: a\0\r\n\r\n", 12), "ERR@7:invalid character in trailer field data=",
-           "trailer NUL");
-    is_str(ck("0\r\nNoColon\r\n\r\n"), "ERR@10:invalid character in trailer field name data=",
-           "trailer without colon");
+    is_str(ck_n("0\r\nX: a\0\r\n\r\n", 12),
+           "ERR@7:invalid character in trailer field data=", "trailer NUL");
+    is_str(ck("0\r\nNoColon\r\n\r\n"),
+           "ERR@10:invalid character in trailer field name data=", "trailer without colon");
     is_str(ck("0\r\n\r\r"), "ERR@4:bare CR in trailer section data=", "final CR without LF");
 
     /* size line limit: the default is 4096 bytes before the CRLF */
@@ -873,11 +870,9 @@ static void test_chunked(void)
     px_h1_chunked_data_consumed(&c, 3);
     is_int(c.remaining, 1, "partial data move");
     px_h1_chunked_data_consumed(&c, 1);
-    is_int(px_h1_chunked_feed(&c, m + 7, strlen(m) - 7, &consumed, &err), PX_H1_CHUNK_DONE,
-           "DONE");
+    is_int(px_h1_chunked_feed(&c, m + 7, strlen(m) - 7, &consumed, &err), PX_H1_CHUNK_DONE, "DONE");
     is_int(consumed, strlen(m) - 7, "consumed through the final CRLF");
-    is_int(px_h1_chunked_feed(&c, "junk", 4, &consumed, &err), PX_H1_CHUNK_DONE,
-           "DONE is sticky");
+    is_int(px_h1_chunked_feed(&c, "junk", 4, &consumed, &err), PX_H1_CHUNK_DONE, "DONE is sticky");
     is_int(consumed, 0, "nothing consumed after DONE");
 
     /* trailer bytes are the last (trailer_bytes after - before) bytes a call consumed, even

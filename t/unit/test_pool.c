@@ -10,7 +10,10 @@
 
 static int cleanup_order[4], cleanup_n;
 
-static void record(void *data) { cleanup_order[cleanup_n++] = (int)(intptr_t)data; }
+static void record(void *data)
+{
+    cleanup_order[cleanup_n++] = (int)(intptr_t)data;
+}
 
 static void test_pool(void)
 {
@@ -62,7 +65,10 @@ static void test_pool(void)
     ok(1, "destroying NULL is a no-op");
 }
 
-static px_str_t S(const char *s) { return (px_str_t){s, strlen(s)}; }
+static px_str_t S(const char *s)
+{
+    return (px_str_t){s, strlen(s)};
+}
 
 static void test_headers(void)
 {
