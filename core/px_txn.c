@@ -287,7 +287,8 @@ void px_txn_client_timeout(px_txn_t *t, int reading)
 
 void px_txn_client_gone(px_txn_t *t, const char *cause)
 {
-    px_log_info("%s %s: client gone: %s", t->route ? t->route->name : t->listener->name,
+    /* Routine under load (clients time out, tabs close): the access log's 499 records it. */
+    px_log_debug("%s %s: client gone: %s", t->route ? t->route->name : t->listener->name,
                 t->conn->peer_text, cause);
     t->aborted = 1;
     t->error = cause;

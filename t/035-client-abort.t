@@ -18,6 +18,7 @@ my $be = PxTest::Backend->start(sub {
 my $px = PxTest::Pyxis->start(vars => { BACKEND_be => $be->port }, yaml => <<'YAML');
 workers: 1
 access_log: { path: "%%DIR%%/access.log" }
+error_log: { level: debug }     # "client gone" is a debug line
 listeners:
   - name: front
     listen: 127.0.0.1:%%PORT_front%%
