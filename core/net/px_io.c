@@ -397,10 +397,18 @@ void px_io_schedule_read(px_io_t *io)
 
 void px_io_read_enable(px_io_t *io)
 {
-    if (io->reading)
+    if (io->reading) {
+        /* The owner may have drained input that had reached the read limit: the socket may
+         * hold more, and no new edge will say so. */
+        if (io->can_read && io->read_high > 0 && evbuffer_get_length(io->in) < io->read_high)
+            px_io_schedule_read(io);
         return;
+    }
     io->reading = 1;
     io->last_read = px_io_now();
+    /* The idle clock restarts now; the timer stops looking while reading is paused. */
+    if (io->read_ms > 0 && !io->timer_on)
+        px_io_arm_timer(io, io->read_ms);
     if (io->can_read || evbuffer_get_length(io->in) > 0)
         px_io_schedule_read(io);
 }
