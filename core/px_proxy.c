@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "px_h1_server.h"
+#include "px_h1_write.h"
 #include "px_http1.h"
 #include "px_io.h"
 #include "px_log.h"
@@ -68,22 +69,60 @@ static int px_proxy_hop_by_hop(px_str_t n)
     return 0;
 }
 
-/* Is `name` listed in any Connection field of hs? */
-static int px_proxy_conn_listed(const px_header_t *hs, size_t n, px_str_t name)
+/* The Connection fields of a head, found once so that checking each field against them is
+ * not a rescan of the whole head per field. */
+typedef struct {
+    const px_header_t *fields[8];
+    size_t n;
+    int overflow; /* more than 8 Connection fields: fall back to scanning all of hs */
+    const px_header_t *hs;
+    size_t nhs;
+} px_proxy_conn_t;
+
+static px_proxy_conn_t px_proxy_conn_fields(const px_header_t *hs, size_t n)
 {
+    px_proxy_conn_t c = {.n = 0, .overflow = 0, .hs = hs, .nhs = n};
     for (size_t i = 0; i < n; i++) {
         if (!PX_H1_TOKEN_EQ(hs[i].name, "connection"))
             continue;
-        const char *p = hs[i].value.data, *end = p + hs[i].value.len;
-        while (p < end) {
-            while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-                p++;
-            const char *tok = p;
-            while (p < end && *p != ',' && *p != ' ' && *p != '\t')
-                p++;
-            if (p > tok && px_header_name_eq(tok, (size_t)(p - tok), name.data, name.len))
+        if (c.n == sizeof(c.fields) / sizeof(c.fields[0])) {
+            c.overflow = 1;
+            break;
+        }
+        c.fields[c.n++] = &hs[i];
+    }
+    return c;
+}
+
+static int px_proxy_token_listed(px_str_t value, px_str_t name)
+{
+    const char *p = value.data, *end = p + value.len;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+            p++;
+        const char *tok = p;
+        while (p < end && *p != ',' && *p != ' ' && *p != '\t')
+            p++;
+        if (p > tok && px_header_name_eq(tok, (size_t)(p - tok), name.data, name.len))
+            return 1;
+    }
+    return 0;
+}
+
+/* Is `name` listed in a Connection field? */
+static int px_proxy_conn_listed(const px_proxy_conn_t *c, px_str_t name)
+{
+    if (c->overflow) {
+        for (size_t i = 0; i < c->nhs; i++) {
+            if (PX_H1_TOKEN_EQ(c->hs[i].name, "connection") &&
+                px_proxy_token_listed(c->hs[i].value, name))
                 return 1;
         }
+        return 0;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        if (px_proxy_token_listed(c->fields[i]->value, name))
+            return 1;
     }
     return 0;
 }
@@ -175,10 +214,11 @@ static int px_proxy_build_request_headers(px_txn_t *t)
     }
     out->items[out->n++] = (px_header_t){host_name, host};
 
+    px_proxy_conn_t conn = px_proxy_conn_fields(r->headers, r->nheaders);
     for (size_t i = 0; i < r->nheaders; i++) {
         const px_header_t *h = &r->headers[i];
         if (PX_H1_TOKEN_EQ(h->name, "host") || PX_H1_TOKEN_EQ(h->name, "expect") ||
-            px_proxy_hop_by_hop(h->name) || px_proxy_conn_listed(r->headers, r->nheaders, h->name))
+            px_proxy_hop_by_hop(h->name) || px_proxy_conn_listed(&conn, h->name))
             continue;
         if (PX_H1_TOKEN_EQ(h->name, "x-forwarded-for")) {
             if (fwd->mode == PX_XFF_OFF) {
@@ -237,33 +277,9 @@ static int px_proxy_write_request_head(px_txn_t *t)
                         (unsigned long long)r->content_length);
     else if (r->body == PX_BODY_CHUNKED)
         flen = snprintf(framing, sizeof(framing), "Transfer-Encoding: chunked\r\n");
-
-    size_t len = r->method.len + 1 + target.len + 11 + (size_t)flen + 2;
-    for (size_t i = 0; i < t->req_headers.n; i++)
-        len += t->req_headers.items[i].name.len + 2 + t->req_headers.items[i].value.len + 2;
-
-    struct evbuffer *out = px_io_output(t->uconn->io);
-    struct evbuffer_iovec vec;
-    if (evbuffer_reserve_space(out, (ev_ssize_t)len, &vec, 1) < 1)
-        return -1;
-    char *p = vec.iov_base;
-#define PX_PUT(src, n) (memcpy(p, (src), (n)), p += (n))
-    PX_PUT(r->method.data, r->method.len);
-    *p++ = ' ';
-    PX_PUT(target.data, target.len);
-    PX_PUT(" HTTP/1.1\r\n", 11);
-    for (size_t i = 0; i < t->req_headers.n; i++) {
-        const px_header_t *h = &t->req_headers.items[i];
-        PX_PUT(h->name.data, h->name.len);
-        PX_PUT(": ", 2);
-        PX_PUT(h->value.data, h->value.len);
-        PX_PUT("\r\n", 2);
-    }
-    PX_PUT(framing, (size_t)flen);
-    PX_PUT("\r\n", 2);
-#undef PX_PUT
-    vec.iov_len = len;
-    return evbuffer_commit_space(out, &vec, 1);
+    const px_str_t line[] = {r->method, PX_STR(" "), target, PX_STR(" HTTP/1.1\r\n")};
+    return px_h1_write_head(px_io_output(t->uconn->io), line, 4, &t->req_headers, framing,
+                            (size_t)flen);
 }
 
 /* "what: detail" in the txn pool, for a cause that must say more than a constant can. */
@@ -445,7 +461,6 @@ void px_proxy_upstream_writable(px_txn_t *t)
 /* Write the response head to the client; decides the client-side framing. */
 static int px_proxy_write_response_head(px_txn_t *t, const px_h1_response_t *resp)
 {
-    struct evbuffer *out = px_client_out(t);
     px_body_kind_t in = t->resp_body_kind, fout = in;
     if (in == PX_BODY_CHUNKED || in == PX_BODY_CLOSE) {
         if (t->req.version == 11) {
@@ -455,31 +470,43 @@ static int px_proxy_write_response_head(px_txn_t *t, const px_h1_response_t *res
             t->close_client = 1;
         }
     }
+    /* t->resp_headers: what the client will receive (hop-by-hop fields out). The upstream's
+     * Content-Length stays on HEAD and 304 answers, where it describes the representation. */
     int keep_cl = in == PX_BODY_NONE && resp->status != 204 && resp->status >= 200;
-    evbuffer_add_printf(out, "HTTP/1.1 %d ", resp->status);
-    evbuffer_add(out, resp->reason.data, resp->reason.len);
-    evbuffer_add(out, "\r\n", 2);
+    px_headers_t *h = &t->resp_headers;
+    h->items = px_palloc(t->pool, (resp->nheaders + 1) * sizeof(px_header_t));
+    h->n = 0;
+    h->cap = resp->nheaders + 1;
+    if (h->items == NULL)
+        return -1;
+    px_proxy_conn_t conn = px_proxy_conn_fields(resp->headers, resp->nheaders);
     for (size_t i = 0; i < resp->nheaders; i++) {
-        const px_header_t *h = &resp->headers[i];
-        if (px_proxy_hop_by_hop(h->name) && !(keep_cl && PX_H1_TOKEN_EQ(h->name, "content-length")))
+        const px_header_t *f = &resp->headers[i];
+        if ((px_proxy_hop_by_hop(f->name) &&
+             !(keep_cl && PX_H1_TOKEN_EQ(f->name, "content-length"))) ||
+            px_proxy_conn_listed(&conn, f->name))
             continue;
-        if (px_proxy_conn_listed(resp->headers, resp->nheaders, h->name))
-            continue;
-        evbuffer_add(out, h->name.data, h->name.len);
-        evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, h->value.data, h->value.len);
-        evbuffer_add(out, "\r\n", 2);
+        h->items[h->n++] = *f;
     }
+
+    char extra[96];
+    int n = 0;
     if (fout == PX_BODY_LENGTH)
-        evbuffer_add_printf(out, "Content-Length: %llu\r\n",
-                            (unsigned long long)resp->content_length);
+        n = snprintf(extra, sizeof(extra), "Content-Length: %llu\r\n",
+                     (unsigned long long)resp->content_length);
     else if (fout == PX_BODY_CHUNKED)
-        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+        n = snprintf(extra, sizeof(extra), "Transfer-Encoding: chunked\r\n");
     if (t->close_client || t->worker->draining)
-        evbuffer_add(out, "Connection: close\r\n", 19);
+        n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Connection: close\r\n");
     else if (t->req.version == 10)
-        evbuffer_add(out, "Connection: keep-alive\r\n", 24);
-    evbuffer_add(out, "\r\n", 2);
+        n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Connection: keep-alive\r\n");
+
+    char status[4] = {(char)('0' + resp->status / 100), (char)('0' + resp->status / 10 % 10),
+                      (char)('0' + resp->status % 10), '\0'};
+    const px_str_t line[] = {
+        PX_STR("HTTP/1.1 "), {status, 3}, PX_STR(" "), resp->reason, PX_STR("\r\n")};
+    if (px_h1_write_head(px_client_out(t), line, 5, h, extra, (size_t)n) < 0)
+        return -1;
     px_h1_body_init(&t->resp_body, in, resp->content_length, fout);
     t->resp_body.chunked.max_trailers = (size_t)t->listener->limits.max_head;
     return 0;
@@ -533,8 +560,12 @@ static int px_proxy_read_response_head(px_txn_t *t)
         t->resp_keepalive = t->resp_body_kind != PX_BODY_CLOSE &&
                             !(resp.flags & PX_H1_CONN_CLOSE) &&
                             (resp.version == 11 || (resp.flags & PX_H1_CONN_KEEPALIVE));
+        if (px_proxy_write_response_head(t, &resp) < 0) {
+            px_proxy_detach(t, 0);
+            px_txn_fail(t, 500, "out of memory");
+            return -1;
+        }
         t->resp_state = PX_TXN_RESP_BODY;
-        px_proxy_write_response_head(t, &resp);
         px_io_set_timeouts(uc->io, t->route->upstream->read_timeout_ms, 0);
         px_io_set_write_low(t->conn->io, PX_PROXY_LOW);
         px_io_set_timeouts(t->conn->io, 0, t->listener->send_timeout_ms);

@@ -50,6 +50,7 @@ typedef struct px_txn_s {
     px_txn_req_state_t req_state;
 
     int status;                    /* response status sent to the client (0 = none yet) */
+    px_headers_t resp_headers;     /* proxied response fields sent to the client */
     px_body_kind_t resp_body_kind; /* upstream's framing */
     px_h1_body_t resp_body;        /* upstream -> client */
     px_txn_resp_state_t resp_state;
