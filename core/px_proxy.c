@@ -33,6 +33,8 @@
 
 #define PX_PROXY_HIGH (256 * 1024)
 #define PX_PROXY_LOW  (64 * 1024)
+/* Interim (1xx) responses accepted before the final one. */
+#define PX_PROXY_MAX_INTERIM 8
 
 static void px_proxy_pump_request(px_txn_t *t);
 static void px_proxy_pump_response(px_txn_t *t);
@@ -348,7 +350,7 @@ void px_proxy_start(px_txn_t *t)
 static int px_proxy_retryable(const px_txn_t *t)
 {
     const px_uconn_t *uc = t->uconn;
-    if (!uc->reused || uc->resp_bytes > 0 || t->attempts > 1 || t->req.body != PX_BODY_NONE)
+    if (!uc->reused || uc->answered || t->attempts > 1 || t->req.body != PX_BODY_NONE)
         return 0;
     switch (t->req.method_id) {
     case PX_METHOD_GET:
@@ -526,6 +528,11 @@ static int px_proxy_read_response_head(px_txn_t *t)
         size_t n = len < max ? len : max;
         const char *buf = (const char *)evbuffer_pullup(in, (ssize_t)n);
         size_t head = px_h1_find_head_end(buf, n, &uc->scanned);
+        if (head == PX_H1_HEAD_BARE_LF) {
+            uc->answered = 1; /* not retryable: the upstream did answer */
+            px_proxy_upstream_failed(t, 502, "invalid upstream response: bare LF in head");
+            return -1;
+        }
         if (head == 0) {
             if (n < max)
                 return 0;
@@ -541,7 +548,7 @@ static int px_proxy_read_response_head(px_txn_t *t)
         if (copy == NULL ||
             px_h1_parse_response(copy, head, &resp, t->worker->scratch, t->worker->scratch_cap,
                                  &lim, &err) != PX_H1_DONE) {
-            uc->resp_bytes = 1; /* not retryable: the upstream did answer */
+            uc->answered = 1; /* not retryable: the upstream did answer */
             px_proxy_upstream_failed(t, 502,
                                      px_proxy_cause(t, "invalid upstream response",
                                                     err.reason ? err.reason : "unparsable head"));
@@ -552,7 +559,13 @@ static int px_proxy_read_response_head(px_txn_t *t)
                 px_proxy_upstream_failed(t, 502, "upstream switched protocols (not supported)");
                 return -1;
             }
-            continue; /* 100 Continue, 103 Early Hints: interim, not forwarded */
+            /* 100 Continue, 103 Early Hints: interim, not forwarded. Each head is copied
+             * into the txn pool, so an upstream may not send them without end. */
+            if (++uc->interim > PX_PROXY_MAX_INTERIM) {
+                px_proxy_upstream_failed(t, 502, "too many interim responses from upstream");
+                return -1;
+            }
+            continue;
         }
         uc->head_done = 1;
         t->status = resp.status;
@@ -620,7 +633,7 @@ static void px_proxy_pump_response(px_txn_t *t)
 void px_proxy_upstream_readable(px_txn_t *t)
 {
     px_uconn_t *uc = t->uconn;
-    uc->resp_bytes += evbuffer_get_length(px_io_input(uc->io));
+    uc->answered = 1;
     if (!uc->head_done && px_proxy_read_response_head(t) <= 0)
         return;
     px_proxy_pump_response(t);

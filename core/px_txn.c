@@ -112,7 +112,7 @@ static void px_txn_done(px_txn_t *t)
 }
 
 /* Write "HTTP/1.1 STATUS REASON\r\n" plus Date into out. */
-void px_txn_write_status(px_txn_t *t, struct evbuffer *out, int status)
+static void px_txn_write_status(px_txn_t *t, struct evbuffer *out, int status)
 {
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, px_http_reason(status),
                         px_worker_date(t->worker));
@@ -124,7 +124,6 @@ static void px_txn_reply(px_txn_t *t, int status, const px_conf_kv_t *headers, s
 {
     struct evbuffer *out = px_io_output(t->conn->io);
     t->status = status;
-    t->local = 1;
     if (t->req_state != PX_TXN_REQ_DONE)
         t->close_client = 1;
     px_txn_write_status(t, out, status);
@@ -175,7 +174,6 @@ void px_txn_fail(px_txn_t *t, int status, const char *cause)
     px_log_error("%s %s: response aborted after %d: %s%s%s%s", t->route->name, t->conn->peer_text,
                  t->status, cause, t->endpoint ? " (endpoint " : "",
                  t->endpoint ? t->endpoint->addr.text : "", t->endpoint ? ")" : "");
-    t->aborted = 1;
     t->error = cause;
     px_h1_conn_t *c = t->conn;
     c->txn = NULL;
@@ -289,8 +287,7 @@ void px_txn_client_gone(px_txn_t *t, const char *cause)
 {
     /* Routine under load (clients time out, tabs close): the access log's 499 records it. */
     px_log_debug("%s %s: client gone: %s", t->route ? t->route->name : t->listener->name,
-                t->conn->peer_text, cause);
-    t->aborted = 1;
+                 t->conn->peer_text, cause);
     t->error = cause;
     if (t->status == 0)
         t->status = 499; /* client closed request, as nginx logs it */
@@ -358,9 +355,7 @@ static void px_txn_access_log(px_txn_t *t)
     px_str_t ref = px_txn_req_header(t, "referer", 7);
     const px_h1_request_t *r = &t->req;
     int json = al->format == PX_ACCESS_LOG_JSON;
-    struct evbuffer *out = evbuffer_new();
-    if (out == NULL)
-        return;
+    struct evbuffer *out = t->worker->log_buf; /* reused: no allocation per logged line */
     if (json) {
         gmtime_r(&wall, &tm);
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -414,7 +409,7 @@ static void px_txn_access_log(px_txn_t *t)
     if (write(fd, line, len) < 0) {
         /* nothing sensible to do: the access log must not fail the request */
     }
-    evbuffer_free(out);
+    evbuffer_drain(out, len);
 }
 
 void px_txn_finish(px_txn_t *t)

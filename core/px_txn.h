@@ -42,10 +42,6 @@ void px_txn_abort(px_txn_t *t);
 /* The standard reason phrase for a status ("Bad Gateway"). */
 const char *px_http_reason(int status);
 
-/* Write "HTTP/1.1 STATUS REASON\r\n" and a Date field into out. */
-struct evbuffer;
-void px_txn_write_status(px_txn_t *t, struct evbuffer *out, int status);
-
 /* Free the txn's resources and pool, nothing else. */
 void px_txn_free(px_txn_t *t);
 

@@ -20,6 +20,7 @@
 #include "px_http1-t.h"
 
 struct event_base;
+struct evbuffer;
 struct event;
 struct evconnlistener;
 
@@ -90,8 +91,9 @@ struct px_worker_s {
     char date[40];
     px_header_t *scratch; /* parse array sized for the largest max_headers */
     size_t scratch_cap;
-    uint64_t seq;     /* request counter, for request ids */
-    void *match_data; /* pcre2_match_data for route regexes, reused */
+    uint64_t seq;             /* request counter, for request ids */
+    void *match_data;         /* pcre2_match_data for route regexes, reused */
+    struct evbuffer *log_buf; /* access-log line being formatted, reused */
 };
 
 #endif

@@ -17,6 +17,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -299,6 +300,7 @@ static void px_worker_cleanup(px_worker_t *w)
     close(w->notify_fd);
     free(w->scratch);
     pcre2_match_data_free(w->match_data);
+    evbuffer_free(w->log_buf);
 }
 
 static void *px_worker_main(void *arg)
@@ -338,7 +340,8 @@ px_worker_t *px_worker_start(unsigned id, px_gen_t *gen, int main_notify_fd)
     }
     w->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     w->match_data = pcre2_match_data_create(32, NULL);
-    if (w->base == NULL || w->notify_fd < 0 || w->match_data == NULL)
+    w->log_buf = evbuffer_new();
+    if (w->base == NULL || w->notify_fd < 0 || w->match_data == NULL || w->log_buf == NULL)
         goto fail;
     w->notify_ev = event_new(w->base, w->notify_fd, EV_READ | EV_PERSIST, px_worker_notified, w);
     if (w->notify_ev == NULL || event_add(w->notify_ev, NULL) < 0)
@@ -357,6 +360,8 @@ fail:
     if (w->notify_fd >= 0)
         close(w->notify_fd);
     pcre2_match_data_free(w->match_data);
+    if (w->log_buf != NULL)
+        evbuffer_free(w->log_buf);
     free(w);
     return NULL;
 }

@@ -13,14 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "px_fuzz.h"
 #include "px_http1.h"
-
-#define PX_CHECK(cond)                                                                             \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 typedef struct {
     int end;            /* 0: still incomplete, 1: DONE, 2: ERROR */

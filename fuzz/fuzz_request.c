@@ -10,24 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "px_fuzz.h"
 #include "px_http1.h"
 
 #define PX_FUZZ_HEADERS 24
 
 /* Small limits so that short inputs reach them too. */
 static const px_h1_limits_t px_fuzz_limits = {2048, 20, 512};
-
-#define PX_CHECK(cond)                                                                             \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
-static int px_fuzz_inside(px_str_t s, const char *buf, size_t len)
-{
-    return s.len == 0 || (s.data >= buf && s.len <= len && s.data <= buf + len - s.len);
-}
 
 static void px_fuzz_check_done(const char *buf, size_t len, const px_h1_request_t *req)
 {

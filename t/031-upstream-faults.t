@@ -25,6 +25,11 @@ my %be = (
     garbage => backend_that(sub { $_[0]->write("this is not HTTP\r\n\r\n") }),
     reset => backend_that(sub { $_[0]->reset }),    # RST before any byte of a response
     silent_close => backend_that(sub { $_[0]->close }),
+    # The next two keep the connection open afterwards: pyxis must not wait for more.
+    bare_lf => backend_that(sub {    # lines end with LF alone
+        $_[0]->write("HTTP/1.1 200 OK\nContent-Length: 2\n\nok"); $_[0]->sleep(30) }),
+    interim_flood => backend_that(sub {    # interim responses without end
+        $_[0]->write("HTTP/1.1 100 Continue\r\n\r\n" x 50); $_[0]->sleep(30) }),
 );
 my $refused_port = free_port();    # nothing listens here
 
@@ -43,6 +48,8 @@ listeners:
       - { match: { path: /reset }, upstream: reset }
       - { match: { path: /silent_close }, upstream: silent_close }
       - { match: { path: /refused }, upstream: refused }
+      - { match: { path: /bare_lf }, upstream: bare_lf }
+      - { match: { path: /interim_flood }, upstream: interim_flood }
 upstreams:
   truncated: { endpoints: [ "127.0.0.1:%%BACKEND_truncated%%" ] }
   truncated_chunked: { endpoints: [ "127.0.0.1:%%BACKEND_truncated_chunked%%" ] }
@@ -51,6 +58,8 @@ upstreams:
   reset: { endpoints: [ "127.0.0.1:%%BACKEND_reset%%" ] }
   silent_close: { endpoints: [ "127.0.0.1:%%BACKEND_silent_close%%" ] }
   refused: { endpoints: [ "127.0.0.1:%%REFUSED%%" ] }
+  bare_lf: { endpoints: [ "127.0.0.1:%%BACKEND_bare_lf%%" ] }
+  interim_flood: { endpoints: [ "127.0.0.1:%%BACKEND_interim_flood%%" ] }
 YAML
 my $port = $px->port('front');
 
@@ -61,6 +70,8 @@ for my $case (
     ['/reset', 'the backend resets the connection before answering'],
     ['/silent_close', 'the backend closes the connection without answering'],
     ['/refused', 'nothing listens on the endpoint (connection refused)'],
+    ['/bare_lf', 'a response head with bare LF line endings (refused at once)'],
+    ['/interim_flood', 'more than 8 interim 1xx responses'],
 ) {
     my ($path, $what) = @$case;
     my $r = http_req($port, path => $path);

@@ -84,11 +84,9 @@ void px_h1_conn_accept(px_worker_t *w, px_wgen_t *wg, size_t listener, int fd,
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
         inet_ntop(AF_INET, &in->sin_addr, c->peer_text, sizeof(c->peer_text));
-        c->peer_port = ntohs(in->sin_port);
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
         inet_ntop(AF_INET6, &in6->sin6_addr, c->peer_text, sizeof(c->peer_text));
-        c->peer_port = ntohs(in6->sin6_port);
     } else {
         strcpy(c->peer_text, "unknown");
     }
@@ -181,24 +179,17 @@ static void px_h1_conn_read_head(px_h1_conn_t *c)
     size_t max = (size_t)lim->max_head;
     size_t n = len < max ? len : max;
     const char *buf = (const char *)evbuffer_pullup(in, (ssize_t)n);
-    size_t from = c->scanned;
     size_t head = px_h1_find_head_end(buf, n, &c->scanned);
     px_h1_limits_t plim = {(size_t)lim->max_head, (size_t)lim->max_headers, (size_t)lim->max_uri};
     px_h1_error_t err = {0, NULL, 0};
 
+    if (head == PX_H1_HEAD_BARE_LF) {
+        err.status = 400;
+        err.reason = "bare LF in request head";
+        px_h1_conn_reject(c, &err);
+        return;
+    }
     if (head == 0) {
-        /* A head ending its lines with bare LF never shows CRLF CRLF: refuse it as soon as a
-         * bare LF arrives rather than at the header timeout. Only the new bytes are looked at,
-         * so the check stays linear however the head trickles in. */
-        const char *lf = from < n ? memchr(buf + from, '\n', n - from) : NULL;
-        while (lf != NULL && lf > buf && lf[-1] == '\r')
-            lf = memchr(lf + 1, '\n', (size_t)(buf + n - lf - 1));
-        if (lf != NULL) {
-            err.status = 400;
-            err.reason = "bare LF in request head";
-            px_h1_conn_reject(c, &err);
-            return;
-        }
         if (n < max)
             return; /* wait for more; the header timeout bounds the wait */
         /* Over the limit without an end: let the parser say 414, 431 or 400. */

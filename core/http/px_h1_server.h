@@ -38,7 +38,6 @@ struct px_h1_conn_s {
     unsigned peer_eof : 1; /* the client closed its sending side */
     struct sockaddr_storage peer;
     char peer_text[64]; /* client address without port, for logs and X-Forwarded-For */
-    unsigned peer_port;
 };
 
 /* Take over an accepted socket (non-blocking) on listener `listener` of view wg. */

@@ -221,21 +221,25 @@ px_method_t px_h1_method_id(const char *p, size_t len)
 
 size_t px_h1_find_head_end(const char *buf, size_t len, size_t *scanned)
 {
-    size_t i = *scanned;
+    /* Every LF examined so far was checked; a new LF looks back at most 3 bytes, which are
+     * still in the buffer, so the scan resumes exactly where it stopped. */
+    size_t i = *scanned <= len ? *scanned : 0;
 
-    /* A terminator that ends past the old length starts at most 3 bytes before it. */
-    i = i > len ? 0 : (i >= 3 ? i - 3 : 0);
-    while (i + 4 <= len) {
-        const char *cr = memchr(buf + i, '\r', len - i - 3);
-        if (cr == NULL) {
+    while (i < len) {
+        const char *lf = memchr(buf + i, '\n', len - i);
+        if (lf == NULL) {
             break;
         }
-        i = (size_t)(cr - buf);
-        if (cr[1] == '\n' && cr[2] == '\r' && cr[3] == '\n') {
-            *scanned = i;
-            return i + 4;
+        size_t j = (size_t)(lf - buf);
+        if (j == 0 || buf[j - 1] != '\r') {
+            *scanned = j;
+            return PX_H1_HEAD_BARE_LF;
         }
-        i++;
+        if (j >= 3 && buf[j - 2] == '\n' && buf[j - 3] == '\r') {
+            *scanned = j;
+            return j + 1;
+        }
+        i = j + 1;
     }
     *scanned = len;
     return 0;

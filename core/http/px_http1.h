@@ -13,11 +13,16 @@
 #define PX_H1_DEFAULT_MAX_HEADERS 100
 #define PX_H1_DEFAULT_MAX_URI     (8 * 1024)
 
+/* px_h1_find_head_end(): a line ended with a bare LF, so the head can never be valid. */
+#define PX_H1_HEAD_BARE_LF ((size_t)-1)
+
 /*
  * Find the end of a message head (the first CRLF CRLF) in buf[0..len).
  * *scanned carries progress between calls on a growing buffer (start it at 0); the scan is
  * linear in total bytes however the input is split. Returns the head length (including the
- * CRLF CRLF) or 0 if the head is not complete yet.
+ * CRLF CRLF), 0 if the head is not complete yet, or PX_H1_HEAD_BARE_LF as soon as a line ends
+ * with LF alone (RFC 9112 section 2.2 allows refusing those; pyxis does, so a head written with
+ * bare LFs is refused when that LF arrives instead of waiting for a CRLF CRLF that never comes).
  */
 size_t px_h1_find_head_end(const char *buf, size_t len, size_t *scanned);
 

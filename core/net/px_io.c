@@ -374,19 +374,10 @@ struct evbuffer *px_io_output(px_io_t *io)
 {
     return io->out;
 }
-int px_io_fd(const px_io_t *io)
-{
-    return io->fd;
-}
 int px_io_error(const px_io_t *io)
 {
     return io->err;
 }
-int px_io_reading(const px_io_t *io)
-{
-    return io->reading;
-}
-
 void px_io_schedule_read(px_io_t *io)
 {
     if (io->connecting)

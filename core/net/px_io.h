@@ -59,7 +59,6 @@ void px_io_setcb(px_io_t *io, px_io_cb readcb, px_io_cb writecb, px_io_event_cb 
 
 struct evbuffer *px_io_input(px_io_t *io);
 struct evbuffer *px_io_output(px_io_t *io);
-int px_io_fd(const px_io_t *io);
 int px_io_error(const px_io_t *io);
 
 /* Enable or pause reading. Pausing is free: the kernel's buffer fills and TCP pushes back.
@@ -67,7 +66,6 @@ int px_io_error(const px_io_t *io);
  * socket may have more. */
 void px_io_read_enable(px_io_t *io);
 void px_io_read_disable(px_io_t *io);
-int px_io_reading(const px_io_t *io);
 
 /* Stop reading while the input buffer holds `high` bytes or more (0: no limit). */
 void px_io_set_read_high(px_io_t *io, size_t high);

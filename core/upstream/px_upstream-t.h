@@ -44,10 +44,11 @@ typedef struct px_uconn_s {
     px_txn_t *txn;            /* while ACTIVE or CONNECTING */
     uint64_t requests;        /* requests sent on this connection */
     size_t scanned;           /* response head scan progress */
-    uint64_t resp_bytes;      /* bytes received for the current request */
+    unsigned interim;         /* interim (1xx) responses seen for the current request */
     unsigned reused : 1;      /* taken from the pool for the current request */
     unsigned head_done : 1;   /* final response head parsed for the current request */
     unsigned req_written : 1; /* the whole request is in the output buffer */
+    unsigned answered : 1;    /* a response byte arrived: the request is not retryable */
     unsigned eof : 1;         /* the upstream closed its side */
 } px_uconn_t;
 

@@ -174,7 +174,8 @@ void px_upstream_release(px_uconn_t *uc, int reusable)
     uc->reused = 0;
     uc->head_done = 0;
     uc->req_written = 0;
-    uc->resp_bytes = 0;
+    uc->answered = 0;
+    uc->interim = 0;
     uc->scanned = 0;
     px_link_push(&p->idle, &uc->link);
     p->nidle++;

@@ -271,7 +271,15 @@ static void test_find_head_end(void)
     is_int(got, 27, "byte by byte: same head length");
     is_int(calls, 28, "byte by byte: found exactly at byte 27");
     scanned = 0;
-    is_int(px_h1_find_head_end("a\n\n\r\n", 5, &scanned), 0, "bare LFs are not a head end");
+    is_int(px_h1_find_head_end("a\n\n\r\n", 5, &scanned), (long long)PX_H1_HEAD_BARE_LF,
+           "a bare LF is reported at once");
+    scanned = 0;
+    is_int(px_h1_find_head_end("GET / HTTP/1.1\r\nHost: a\n", 25, &scanned),
+           (long long)PX_H1_HEAD_BARE_LF, "a bare LF after CRLF lines is reported");
+    scanned = 0;
+    is_int(px_h1_find_head_end("GET / HTTP/1.1\r", 15, &scanned), 0, "a CR waiting for its LF");
+    is_int(px_h1_find_head_end("GET / HTTP/1.1\r\n", 16, &scanned), 0,
+           "... is no bare LF when the LF comes in the next read");
     scanned = 0;
     is_int(px_h1_find_head_end("\r\n\r\n", 4, &scanned), 4, "empty head at offset 0");
 }
