@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "px_module-t.h"
 #include "px_str-t.h"
 
 /* A resolved socket address plus the text it came from (for logs). */
@@ -135,6 +136,10 @@ typedef struct {
     char *redirect_location; /* redirect.location: a template; ${scheme}, ${host}, ${path},
                                 ${query} and ${request_uri} (path?query) are substituted */
 
+    px_conf_filter_t *filters; /* filters: in written order */
+    size_t nfilters;
+    unsigned filter_has; /* PX_FILTER_HAS_*: the union of what the filters implement */
+
     int line; /* where the route starts in the file, for logs */
 } px_conf_route_t;
 
@@ -197,6 +202,9 @@ typedef struct px_conf_s {
     size_t nlisteners;
     px_conf_upstream_t *upstreams;
     size_t nupstreams;
+
+    char *modules_path;       /* modules_path; default PX_MODULESDIR (or $PYXIS_MODULES_PATH) */
+    px_conf_modset_t modules; /* every module the routes use, with their confs */
 
     void *arena; /* private: the loader's allocation arena */
 } px_conf_t;

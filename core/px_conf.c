@@ -782,6 +782,7 @@ static const px_conf_key_t px_conf_route_keys[] = {
     PX_KEY_DURATION("first_byte_timeout", px_conf_route_t, first_byte_timeout_ms, 0),
     PX_KEY_FN_AT("name", px_conf_set_name, px_conf_route_t, name),
     PX_KEY_FN("match", px_conf_set_match),
+    PX_KEY_FN("filters", px_conf_set_filters),
 };
 
 static int px_conf_route(px_conf_ctx_t *cx, px_ynode_t *v, px_conf_route_t *r)
@@ -1084,6 +1085,18 @@ static int px_conf_set_workers(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, cons
     return 0;
 }
 
+static int px_conf_set_modules_path(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
+                                    const px_conf_key_t *k)
+{
+    px_conf_t *conf = obj;
+    if (px_conf_scalar(cx, v, "a directory") < 0)
+        return -1;
+    if (v->len == 0)
+        return px_conf_err(cx, v, "expected a directory");
+    conf->modules_path = px_conf_rel_path(cx, v->str, v->len);
+    return conf->modules_path ? 0 : -1;
+}
+
 static const px_conf_key_t px_conf_top_keys[] = {
     PX_KEY_FN("workers", px_conf_set_workers),
     PX_KEY_DURATION("drain_timeout", px_conf_t, drain_timeout_ms, 0),
@@ -1092,6 +1105,8 @@ static const px_conf_key_t px_conf_top_keys[] = {
     PX_KEY_FN_AT("access_log", px_conf_set_access_log, px_conf_t, access_log),
     {"listeners", px_conf_set_listeners, 0, 0, 0, 0, 1},
     PX_KEY_FN("upstreams", px_conf_set_upstreams),
+    PX_KEY_FN("modules_path", px_conf_set_modules_path),
+    PX_KEY_FN("load_modules", px_conf_set_load_modules),
 };
 
 /* Point each route's `upstream: NAME` at its upstream. */
@@ -1167,6 +1182,8 @@ static px_conf_t *px_conf_load_ctx(px_conf_ctx_t *cx)
         px_conf_walk(cx, root, px_conf_top_keys, PX_KEY_NELTS(px_conf_top_keys), conf, NULL);
         if (!px_conf_full(cx))
             px_conf_resolve_refs(cx);
+        if (cx->nfailed == 0)
+            px_conf_resolve_filters(cx);
         for (size_t i = 0; i < conf->nlisteners; i++)
             if (!conf->listeners[i].access_log.configured)
                 conf->listeners[i].access_log = conf->access_log;

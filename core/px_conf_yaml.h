@@ -47,6 +47,18 @@ struct px_conf_ref_s {
     px_conf_ref_t *next;
 };
 
+/* A route's `filters` entry, resolved (module loaded, conf_create called) after the walk,
+ * once modules_path and load_modules are known. */
+typedef struct px_conf_fref_s px_conf_fref_t;
+struct px_conf_fref_s {
+    px_conf_route_t *route;
+    size_t index;          /* in route->filters */
+    const px_ynode_t *key; /* the filter's name */
+    const px_ynode_t *val; /* its config (NULL for a bare `- NAME`) */
+    const char *path;      /* key path for error messages (scratch pool) */
+    px_conf_fref_t *next;
+};
+
 /* The state of one load. Lives on px_conf_load_string()'s stack. */
 typedef struct {
     px_pool_t *tmp;   /* scratch: node tree, messages; destroyed before returning */
@@ -63,6 +75,7 @@ typedef struct {
     char path[512]; /* key path of the node being read: "listeners[0].routes[1]" */
     size_t plen;
     px_conf_ref_t *refs;
+    px_conf_fref_t *frefs, **frefs_tail; /* in written order */
     int upstreams_bad; /* `upstreams` was not a map: do not resolve names against it */
 } px_conf_ctx_t;
 
@@ -164,5 +177,12 @@ int px_conf_set_str(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_k
 int px_conf_set_uint(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k);
 int px_conf_set_duration(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k);
 int px_conf_set_size(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k);
+
+/* Filters and modules (px_conf_module.c). */
+int px_conf_set_filters(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k);
+int px_conf_set_load_modules(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k);
+void px_conf_resolve_filters(px_conf_ctx_t *cx);
+/* A path from the config, absolute or relative to the config file's directory (arena). */
+char *px_conf_rel_path(px_conf_ctx_t *cx, const char *s, size_t len);
 
 #endif

@@ -4,6 +4,7 @@
  *   pyxis [-c FILE]         run in the foreground (default FILE: SYSCONFDIR/pyxis/pyxis.yaml)
  *   pyxis -t [-c FILE]      check the configuration and exit
  *   pyxis -V                print the version and the versions of the linked libraries
+ *   pyxis modules [DIR]     list the filter modules in DIR (default: the modules directory)
  */
 #include <getopt.h>
 #include <malloc.h>
@@ -21,17 +22,20 @@
 
 #include "config.h"
 #include "px_conf.h"
+#include "px_module.h"
 #include "px_process.h"
 
 static void px_usage(FILE *out)
 {
     fprintf(out,
             "usage: pyxis [-c FILE] [-t] [-V]\n"
+            "       pyxis modules [DIR]\n"
             "  -c FILE  configuration file (default %s/pyxis/pyxis.yaml)\n"
             "  -t       check the configuration and exit\n"
             "  -V       print version information and exit\n"
-            "  -h       this help\n",
-            PX_SYSCONFDIR);
+            "  -h       this help\n"
+            "  modules  list the filter modules in DIR (default %s) and which would be refused\n",
+            PX_SYSCONFDIR, px_module_builtin_path());
 }
 
 static void px_version(void)
@@ -45,6 +49,7 @@ static void px_version(void)
     printf("PCRE2 %s\n", pcre2);
     printf("nghttp2 %s\n", nghttp2_version(0)->version_str);
     printf("%s (headers)\n", LUAJIT_VERSION);
+    printf("module ABI %d.%d\n", PYXIS_ABI_MAJOR, PYXIS_ABI_MINOR);
 }
 
 static int px_check(const char *file)
@@ -66,9 +71,29 @@ static void px_tune_malloc(void)
     mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 }
 
+/* pyxis modules [DIR]: every directory of the built-in path when DIR is not given. */
+static int px_modules_cmd(int argc, char **argv)
+{
+    if (argc > 3) {
+        px_usage(stderr);
+        return 2;
+    }
+    if (argc == 3)
+        return px_module_list(argv[2], stdout) > 0 ? 1 : 0;
+    int refused = 0;
+    char *path = strdup(px_module_builtin_path());
+    for (char *save = NULL, *dir = strtok_r(path, ":", &save); dir != NULL;
+         dir = strtok_r(NULL, ":", &save))
+        refused += px_module_list(dir, stdout);
+    free(path);
+    return refused > 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     px_tune_malloc();
+    if (argc >= 2 && strcmp(argv[1], "modules") == 0)
+        return px_modules_cmd(argc, argv);
     const char *file = PX_SYSCONFDIR "/pyxis/pyxis.yaml";
     int test = 0, opt;
     while ((opt = getopt(argc, argv, "c:tVh")) != -1) {

@@ -20,6 +20,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "px_filter.h"
 #include "px_h1_server.h"
 #include "px_h1_write.h"
 #include "px_http1.h"
@@ -184,8 +185,7 @@ static px_str_t px_proxy_concat(px_pool_t *pool, px_str_t a, const char *sep, px
     return r;
 }
 
-/* Build t->req_headers: what the upstream will receive, Host first. */
-static int px_proxy_build_request_headers(px_txn_t *t)
+int px_proxy_build_request_headers(px_txn_t *t)
 {
     static const px_str_t host_name = PX_LIT("Host"), xff_name = PX_LIT("X-Forwarded-For"),
                           xfp_name = PX_LIT("X-Forwarded-Proto"),
@@ -204,17 +204,17 @@ static int px_proxy_build_request_headers(px_txn_t *t)
     if (out->items == NULL)
         return -1;
 
-    px_str_t host;
+    /* An HTTP/1.0 request without Host gets the endpoint's once it is chosen
+     * (px_proxy_send). */
+    px_str_t host = {NULL, 0};
     if (t->route->host_rewrite != NULL) {
         host.data = t->route->host_rewrite;
         host.len = strlen(host.data);
     } else if (r->authority.len > 0) {
         host = r->authority;
-    } else {
-        host.data = t->endpoint->addr.text; /* HTTP/1.0 without Host: the endpoint's */
-        host.len = strlen(host.data);
     }
-    out->items[out->n++] = (px_header_t){host_name, host};
+    if (host.len > 0)
+        out->items[out->n++] = (px_header_t){host_name, host};
 
     px_proxy_conn_t conn = px_proxy_conn_fields(r->headers, r->nheaders);
     for (size_t i = 0; i < r->nheaders; i++) {
@@ -259,7 +259,9 @@ static int px_proxy_write_request_head(px_txn_t *t)
     const px_h1_request_t *r = &t->req;
     px_str_t target = r->target;
     char *built = NULL;
-    if (r->target_form == PX_TARGET_ABSOLUTE) {
+    if (t->target_changed) {
+        target = t->new_target;
+    } else if (r->target_form == PX_TARGET_ABSOLUTE) {
         size_t n = r->path.len + (r->has_query ? 1 + r->query.len : 0);
         built = px_pnalloc(t->pool, n);
         if (built == NULL)
@@ -274,14 +276,33 @@ static int px_proxy_write_request_head(px_txn_t *t)
     }
     char framing[48];
     int flen = 0;
-    if (r->body == PX_BODY_LENGTH)
+    if (t->req_out == PX_BODY_LENGTH)
         flen = snprintf(framing, sizeof(framing), "Content-Length: %llu\r\n",
                         (unsigned long long)r->content_length);
-    else if (r->body == PX_BODY_CHUNKED)
+    else if (t->req_out == PX_BODY_CHUNKED)
         flen = snprintf(framing, sizeof(framing), "Transfer-Encoding: chunked\r\n");
     const px_str_t line[] = {r->method, PX_STR(" "), target, PX_STR(" HTTP/1.1\r\n")};
-    return px_h1_write_head(px_io_output(t->uconn->io), line, 4, &t->req_headers, framing,
-                            (size_t)flen);
+    if (px_h1_write_head(px_io_output(t->uconn->io), line, 4, &t->req_headers, framing,
+                         (size_t)flen) < 0)
+        return -1;
+    t->req_head_sent = 1;
+    return 0;
+}
+
+/* The endpoint's address as Host, first, for a request that came without one. */
+static int px_proxy_default_host(px_txn_t *t)
+{
+    static const px_str_t host_name = PX_LIT("Host");
+    px_headers_t *h = &t->req_headers;
+    if (PX_HEADERS_FIND(h, "host") >= 0)
+        return 0;
+    px_str_t host = {t->endpoint->addr.text, strlen(t->endpoint->addr.text)};
+    if (px_headers_add(h, t->pool, host_name, host) < 0)
+        return -1;
+    px_header_t last = h->items[h->n - 1];
+    memmove(&h->items[1], &h->items[0], (h->n - 1) * sizeof(px_header_t));
+    h->items[0] = last;
+    return 0;
 }
 
 /* "what: detail" in the txn pool, for a cause that must say more than a constant can. */
@@ -319,29 +340,8 @@ void px_proxy_detach(px_txn_t *t, int reusable)
     px_upstream_release(uc, reusable);
 }
 
-static void px_proxy_route_timeout(evutil_socket_t fd, short what, void *arg)
-{
-    px_txn_t *t = arg;
-    px_txn_fail(t, 504, "route timeout");
-}
-
 void px_proxy_start(px_txn_t *t)
 {
-    if (t->route->timeout_ms > 0) {
-        /* From the pool, not evtimer_new(): no malloc per request. px_txn_free() deletes it. */
-        t->timer = px_palloc(t->pool, event_get_struct_event_size());
-        if (t->timer == NULL ||
-            event_assign(t->timer, t->worker->base, -1, 0, px_proxy_route_timeout, t) < 0) {
-            t->timer = NULL;
-            px_txn_local_reply(t, 500, "out of memory");
-            return;
-        }
-        uint64_t ms = t->route->timeout_ms;
-        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-        evtimer_add(t->timer, &tv);
-    }
-    /* The request body is not read until the upstream can take it: backpressure from the
-     * start, and a local error reply never leaves a half-read body behind unnoticed. */
     px_io_read_disable(t->conn->io);
     px_proxy_attach(t, 0);
 }
@@ -382,13 +382,29 @@ static void px_proxy_upstream_failed(px_txn_t *t, int status, const char *cause)
 
 static void px_proxy_send(px_txn_t *t)
 {
-    if (px_proxy_build_request_headers(t) < 0 || px_proxy_write_request_head(t) < 0) {
+    const px_h1_request_t *r = &t->req;
+    /* Request body filters see the body decoded; it is framed again on the way out, chunked
+     * when a filter said it changes the length. */
+    int filtered = r->body != PX_BODY_NONE && px_filter_has_body(t, PX_FPHASE_REQ_BODY);
+    t->req_out = r->body;
+    if (filtered && t->req_body_change)
+        t->req_out = PX_BODY_CHUNKED;
+    t->req_out_left = r->body == PX_BODY_LENGTH ? r->content_length : 0;
+    if (filtered && t->req_chunk == NULL) {
+        t->req_chunk = evbuffer_new();
+        if (t->req_chunk == NULL ||
+            px_pool_cleanup_add(t->pool, (px_pool_cleanup_fn)evbuffer_free, t->req_chunk) < 0) {
+            px_proxy_detach(t, 0);
+            px_txn_fail(t, 500, "out of memory");
+            return;
+        }
+    }
+    if (px_proxy_default_host(t) < 0 || px_proxy_write_request_head(t) < 0) {
         px_proxy_detach(t, 0);
         px_txn_fail(t, 500, "out of memory");
         return;
     }
-    const px_h1_request_t *r = &t->req;
-    px_h1_body_init(&t->req_body, r->body, r->content_length, r->body);
+    px_h1_body_init(&t->req_body, r->body, r->content_length, filtered ? PX_BODY_CLOSE : r->body);
     t->req_body.limit = t->listener->limits.max_body;
     t->req_body.chunked.max_trailers = (size_t)t->listener->limits.max_head;
     if ((r->flags & PX_H1_EXPECT_CONTINUE) && r->body != PX_BODY_NONE && !t->continue_sent) {
@@ -408,17 +424,104 @@ static void px_proxy_request_sent(px_txn_t *t)
     /* First-byte timeout: no response byte within this time after the request was sent. */
     if (t->resp_state == PX_TXN_RESP_NONE && !t->uconn->head_done) {
         uint64_t ms = t->route->first_byte_timeout_ms ? t->route->first_byte_timeout_ms
-                                                      : t->route->upstream->first_byte_timeout_ms;
+                                                      : t->upstream->first_byte_timeout_ms;
         px_io_set_timeouts(t->uconn->io, ms, 0);
     }
     px_io_set_timeouts(t->conn->io, 0, 0);
     px_io_read_enable(t->conn->io); /* to notice EOF; pipelined bytes wait */
 }
 
+static void px_proxy_pump_request_filtered(px_txn_t *t);
+
+/* The request body failed; answer `status` (or cut the response short). */
+static void px_proxy_request_body_failed(px_txn_t *t, int status, const char *cause)
+{
+    px_proxy_detach(t, 0); /* the upstream never sees the end of this request */
+    t->close_client = 1;
+    px_txn_fail(t, status, cause);
+}
+
+/* Run the request body filters over t->req_chunk and send what they pass on. Returns 1 when the
+ * chunk went out, 0 when a filter paused or the txn failed or replied. */
+static int px_proxy_request_chunk(px_txn_t *t, int last)
+{
+    switch (px_filter_body(t, PX_FPHASE_REQ_BODY, last, px_proxy_pump_request_filtered)) {
+    case PX_OK: break;
+    case PX_AGAIN: px_io_read_disable(t->conn->io); return 0;
+    case PX_DECLINED:
+        if (t->resp_state == PX_TXN_RESP_NONE) {
+            px_proxy_detach(t, 0);
+            t->close_client = 1;
+            px_txn_reply_from_filter(t);
+            return 0;
+        }
+        px_proxy_request_body_failed(t, 500, "filter replied after the response started");
+        return 0;
+    default: px_proxy_request_body_failed(t, 500, "filter failed"); return 0;
+    }
+    last = t->freq.body_last;
+    if (px_h1_body_encode(t->req_out, &t->req_out_left, t->req_chunk, px_io_output(t->uconn->io),
+                          last) != PX_OK) {
+        px_proxy_request_body_failed(t, 500,
+                                     "a filter changed the request body's length without "
+                                     "body_will_change()");
+        return 0;
+    }
+    if (last)
+        px_proxy_request_sent(t);
+    return 1;
+}
+
+/* px_proxy_pump_request() when request body filters are on: decode into t->req_chunk, filter,
+ * frame again. Also the filters' resume continuation. */
+static void px_proxy_pump_request_filtered(px_txn_t *t)
+{
+    if (t->uconn == NULL || t->uconn->req_written)
+        return;
+    if (t->freq.phase == PX_FPHASE_REQ_BODY) {
+        /* A paused filter holds the chunk: resumed, it goes on from there. */
+        if (t->freq.paused || px_proxy_request_chunk(t, t->freq.body_last) == 0 ||
+            t->uconn == NULL || t->uconn->req_written)
+            return;
+    }
+    struct evbuffer *up_out = px_io_output(t->uconn->io);
+    for (;;) {
+        if (evbuffer_get_length(up_out) >= PX_PROXY_HIGH) {
+            px_io_read_disable(t->conn->io); /* writable() resumes */
+            return;
+        }
+        px_h1_error_t err = {400, NULL, 0};
+        px_status_t rc =
+            px_h1_body_pump(&t->req_body, px_client_in(t), t->req_chunk, PX_PROXY_HIGH, &err);
+        if (rc == PX_DECLINED) {
+            px_proxy_request_body_failed(t, 413, "request body larger than max_body_size");
+            return;
+        }
+        if (rc == PX_ERROR) {
+            px_proxy_request_body_failed(t, 400,
+                                         err.reason ? err.reason : "invalid chunked request body");
+            return;
+        }
+        int last = rc == PX_OK;
+        if (!last && evbuffer_get_length(t->req_chunk) == 0) {
+            px_io_set_timeouts(t->conn->io, t->listener->client_body_timeout_ms,
+                               t->listener->send_timeout_ms);
+            px_io_read_enable(t->conn->io);
+            return;
+        }
+        if (px_proxy_request_chunk(t, last) == 0 || last)
+            return;
+    }
+}
+
 static void px_proxy_pump_request(px_txn_t *t)
 {
     if (t->uconn == NULL || t->uconn->req_written)
         return;
+    if (t->req_chunk != NULL) {
+        px_proxy_pump_request_filtered(t);
+        return;
+    }
     struct evbuffer *up_out = px_io_output(t->uconn->io);
     px_h1_error_t err = {400, NULL, 0};
     px_status_t rc = px_h1_body_pump(&t->req_body, px_client_in(t), up_out, PX_PROXY_HIGH, &err);
@@ -460,21 +563,12 @@ void px_proxy_upstream_writable(px_txn_t *t)
 
 /* ---- response ----------------------------------------------------------------------------- */
 
-/* Write the response head to the client; decides the client-side framing. */
-static int px_proxy_write_response_head(px_txn_t *t, const px_h1_response_t *resp)
+/* t->resp_headers from the upstream's head: what the client will receive (hop-by-hop fields
+ * out). The upstream's Content-Length stays on HEAD and 304 answers, where it describes the
+ * representation. Also keeps what writing the head later needs. */
+static int px_proxy_build_response_headers(px_txn_t *t, const px_h1_response_t *resp)
 {
-    px_body_kind_t in = t->resp_body_kind, fout = in;
-    if (in == PX_BODY_CHUNKED || in == PX_BODY_CLOSE) {
-        if (t->req.version == 11) {
-            fout = PX_BODY_CHUNKED;
-        } else {
-            fout = PX_BODY_CLOSE; /* an HTTP/1.0 client reads until we close */
-            t->close_client = 1;
-        }
-    }
-    /* t->resp_headers: what the client will receive (hop-by-hop fields out). The upstream's
-     * Content-Length stays on HEAD and 304 answers, where it describes the representation. */
-    int keep_cl = in == PX_BODY_NONE && resp->status != 204 && resp->status >= 200;
+    int keep_cl = t->resp_body_kind == PX_BODY_NONE && resp->status != 204 && resp->status >= 200;
     px_headers_t *h = &t->resp_headers;
     h->items = px_palloc(t->pool, (resp->nheaders + 1) * sizeof(px_header_t));
     h->n = 0;
@@ -490,12 +584,30 @@ static int px_proxy_write_response_head(px_txn_t *t, const px_h1_response_t *res
             continue;
         h->items[h->n++] = *f;
     }
+    t->resp_reason = resp->reason;
+    t->resp_content_length = resp->content_length;
+    return 0;
+}
 
+/* Write the response head to the client; decides the client-side framing. */
+static int px_proxy_write_response_head(px_txn_t *t)
+{
+    px_body_kind_t in = t->resp_body_kind, fout = in;
+    int filtered = in != PX_BODY_NONE && px_filter_has_body(t, PX_FPHASE_RESP_BODY);
+    if (in == PX_BODY_CHUNKED || in == PX_BODY_CLOSE ||
+        (filtered && t->resp_body_change && in == PX_BODY_LENGTH)) {
+        if (t->req.version == 11) {
+            fout = PX_BODY_CHUNKED;
+        } else {
+            fout = PX_BODY_CLOSE; /* an HTTP/1.0 client reads until we close */
+            t->close_client = 1;
+        }
+    }
     char extra[96];
     int n = 0;
     if (fout == PX_BODY_LENGTH)
         n = snprintf(extra, sizeof(extra), "Content-Length: %llu\r\n",
-                     (unsigned long long)resp->content_length);
+                     (unsigned long long)t->resp_content_length);
     else if (fout == PX_BODY_CHUNKED)
         n = snprintf(extra, sizeof(extra), "Transfer-Encoding: chunked\r\n");
     if (t->close_client || t->worker->draining)
@@ -503,19 +615,81 @@ static int px_proxy_write_response_head(px_txn_t *t, const px_h1_response_t *res
     else if (t->req.version == 10)
         n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Connection: keep-alive\r\n");
 
-    char status[4] = {(char)('0' + resp->status / 100), (char)('0' + resp->status / 10 % 10),
-                      (char)('0' + resp->status % 10), '\0'};
-    const px_str_t line[] = {
-        PX_STR("HTTP/1.1 "), {status, 3}, PX_STR(" "), resp->reason, PX_STR("\r\n")};
-    if (px_h1_write_head(px_client_out(t), line, 5, h, extra, (size_t)n) < 0)
+    int st = t->status;
+    char status[4] = {(char)('0' + st / 100 % 10), (char)('0' + st / 10 % 10),
+                      (char)('0' + st % 10), '\0'};
+    px_str_t reason = t->resp_reason;
+    if (t->status_changed) {
+        reason.data = px_http_reason(st);
+        reason.len = strlen(reason.data);
+    }
+    const px_str_t line[] = {PX_STR("HTTP/1.1 "), {status, 3}, PX_STR(" "), reason, PX_STR("\r\n")};
+    if (px_h1_write_head(px_client_out(t), line, 5, &t->resp_headers, extra, (size_t)n) < 0)
         return -1;
-    px_h1_body_init(&t->resp_body, in, resp->content_length, fout);
+    t->resp_head_sent = 1;
+    t->resp_out = fout;
+    t->resp_out_left = t->resp_content_length;
+    if (filtered) {
+        t->resp_chunk = evbuffer_new();
+        if (t->resp_chunk == NULL ||
+            px_pool_cleanup_add(t->pool, (px_pool_cleanup_fn)evbuffer_free, t->resp_chunk) < 0)
+            return -1;
+    }
+    px_h1_body_init(&t->resp_body, in, t->resp_content_length, filtered ? PX_BODY_CLOSE : fout);
     t->resp_body.chunked.max_trailers = (size_t)t->listener->limits.max_head;
     return 0;
 }
 
-/* Parse the response head. Returns 1 when the final head was handled, 0 to wait, -1 when the
- * txn has failed (and may be gone). */
+/* The response head is ready and the filters let it through: send it, start the body. */
+static void px_proxy_response_go(px_txn_t *t)
+{
+    px_uconn_t *uc = t->uconn;
+    if (px_proxy_write_response_head(t) < 0) {
+        px_proxy_detach(t, 0);
+        px_txn_fail(t, 500, "out of memory");
+        return;
+    }
+    t->resp_state = PX_TXN_RESP_BODY;
+    px_io_set_timeouts(uc->io, t->upstream->read_timeout_ms, 0);
+    px_io_set_write_low(t->conn->io, PX_PROXY_LOW);
+    px_io_set_timeouts(t->conn->io, 0, t->listener->send_timeout_ms);
+}
+
+static void px_proxy_response_filters_resumed(px_txn_t *t);
+
+/* The response-headers phase of the filters. */
+static void px_proxy_response_filters(px_txn_t *t)
+{
+    switch (px_filter_headers(t, PX_FPHASE_RESP_HEADERS, px_proxy_response_filters_resumed)) {
+    case PX_OK: break;
+    case PX_AGAIN:
+        /* Hold the upstream while the filter waits; the route timeout still runs. */
+        px_io_read_disable(t->uconn->io);
+        px_io_set_timeouts(t->uconn->io, 0, 0);
+        return;
+    case PX_DECLINED:
+        /* A filter replaced the upstream's response with its own. */
+        px_proxy_detach(t, 0);
+        px_txn_reply_from_filter(t);
+        return;
+    default:
+        px_proxy_detach(t, 0);
+        px_txn_fail(t, 500, "filter failed");
+        return;
+    }
+    px_proxy_response_go(t);
+}
+
+/* A paused response-headers filter resumed: go on, then move what the upstream sent. */
+static void px_proxy_response_filters_resumed(px_txn_t *t)
+{
+    px_proxy_response_filters(t);
+    if (t->resp_state == PX_TXN_RESP_BODY && t->uconn != NULL)
+        px_proxy_pump_response(t);
+}
+
+/* Parse the response head. Returns 1 when the final head was sent on, 0 to wait, -1 when the
+ * txn has failed (and may be gone) or a response filter holds the head. */
 static int px_proxy_read_response_head(px_txn_t *t)
 {
     px_uconn_t *uc = t->uconn;
@@ -573,16 +747,16 @@ static int px_proxy_read_response_head(px_txn_t *t)
         t->resp_keepalive = t->resp_body_kind != PX_BODY_CLOSE &&
                             !(resp.flags & PX_H1_CONN_CLOSE) &&
                             (resp.version == 11 || (resp.flags & PX_H1_CONN_KEEPALIVE));
-        if (px_proxy_write_response_head(t, &resp) < 0) {
+        if (px_proxy_build_response_headers(t, &resp) < 0) {
             px_proxy_detach(t, 0);
             px_txn_fail(t, 500, "out of memory");
             return -1;
         }
-        t->resp_state = PX_TXN_RESP_BODY;
-        px_io_set_timeouts(uc->io, t->route->upstream->read_timeout_ms, 0);
-        px_io_set_write_low(t->conn->io, PX_PROXY_LOW);
-        px_io_set_timeouts(t->conn->io, 0, t->listener->send_timeout_ms);
-        return 1;
+        if (t->nreached > 0 && (t->route->filter_has & PX_FILTER_HAS_RESP_HEADERS))
+            px_proxy_response_filters(t);
+        else
+            px_proxy_response_go(t);
+        return t->resp_state == PX_TXN_RESP_BODY ? 1 : -1;
     }
 }
 
@@ -599,9 +773,85 @@ static void px_proxy_response_done(px_txn_t *t)
     px_h1_conn_txn_done(t->conn);
 }
 
+static void px_proxy_pump_response_filtered(px_txn_t *t);
+
+/* Run the response body filters over t->resp_chunk and send what they pass on. Returns 1 when
+ * the chunk went out, 0 when a filter paused, or the txn failed or completed. */
+static int px_proxy_response_chunk(px_txn_t *t, int last)
+{
+    switch (px_filter_body(t, PX_FPHASE_RESP_BODY, last, px_proxy_pump_response_filtered)) {
+    case PX_OK: break;
+    case PX_AGAIN: px_io_read_disable(t->uconn->io); return 0;
+    default:
+        px_proxy_detach(t, 0);
+        px_txn_fail(t, 500, "filter failed");
+        return 0;
+    }
+    last = t->fresp.body_last;
+    if (px_h1_body_encode(t->resp_out, &t->resp_out_left, t->resp_chunk, px_client_out(t), last) !=
+        PX_OK) {
+        px_proxy_detach(t, 0);
+        px_txn_fail(t, 500,
+                    "a filter changed the response body's length without body_will_change()");
+        return 0;
+    }
+    if (last) {
+        px_proxy_response_done(t);
+        return 0;
+    }
+    return 1;
+}
+
+/* px_proxy_pump_response() when response body filters are on (also their resume
+ * continuation). */
+static void px_proxy_pump_response_filtered(px_txn_t *t)
+{
+    px_uconn_t *uc = t->uconn;
+    if (uc == NULL)
+        return;
+    if (t->fresp.phase == PX_FPHASE_RESP_BODY &&
+        (t->fresp.paused || px_proxy_response_chunk(t, t->fresp.body_last) == 0))
+        return;
+    struct evbuffer *in = px_io_input(uc->io);
+    for (;;) {
+        if (evbuffer_get_length(px_client_out(t)) >= PX_PROXY_HIGH) {
+            px_io_read_disable(uc->io); /* px_proxy_client_writable() resumes */
+            return;
+        }
+        px_h1_error_t err = {502, NULL, 0};
+        px_status_t rc = px_h1_body_pump(&t->resp_body, in, t->resp_chunk, PX_PROXY_HIGH, &err);
+        if (rc == PX_ERROR) {
+            px_proxy_detach(t, 0);
+            px_txn_fail(t, 502, err.reason ? err.reason : "invalid chunked upstream response");
+            return;
+        }
+        int last = rc == PX_OK;
+        if (!last && uc->eof && evbuffer_get_length(in) == 0) {
+            if (px_h1_body_eof(&t->resp_body, t->resp_chunk) != PX_OK) {
+                px_proxy_detach(t, 0);
+                px_txn_fail(t, 502, "upstream closed the connection before the end of the body");
+                return;
+            }
+            t->resp_keepalive = 0;
+            last = 1;
+        }
+        if (!last && evbuffer_get_length(t->resp_chunk) == 0) {
+            if (!uc->eof)
+                px_io_read_enable(uc->io);
+            return;
+        }
+        if (px_proxy_response_chunk(t, last) == 0)
+            return;
+    }
+}
+
 static void px_proxy_pump_response(px_txn_t *t)
 {
     px_uconn_t *uc = t->uconn;
+    if (t->resp_chunk != NULL) {
+        px_proxy_pump_response_filtered(t);
+        return;
+    }
     struct evbuffer *in = px_io_input(uc->io);
     px_h1_error_t err = {502, NULL, 0};
     px_status_t rc = px_h1_body_pump(&t->resp_body, in, px_client_out(t), PX_PROXY_HIGH, &err);
@@ -636,7 +886,8 @@ void px_proxy_upstream_readable(px_txn_t *t)
     uc->answered = 1;
     if (!uc->head_done && px_proxy_read_response_head(t) <= 0)
         return;
-    px_proxy_pump_response(t);
+    if (t->resp_state == PX_TXN_RESP_BODY) /* else a response filter holds the head */
+        px_proxy_pump_response(t);
 }
 
 void px_proxy_client_writable(px_txn_t *t)
@@ -679,7 +930,8 @@ void px_proxy_upstream_event(px_txn_t *t, short what)
             px_proxy_upstream_failed(t, 502, "upstream closed the connection before responding");
             return;
         }
-        px_proxy_pump_response(t);
+        if (t->resp_state == PX_TXN_RESP_BODY)
+            px_proxy_pump_response(t);
         return;
     }
     /* PX_IO_ERROR: reset or other socket error. */

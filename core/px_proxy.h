@@ -6,7 +6,11 @@
 
 #include "px_txn-t.h"
 
-/* Normalize the request for forwarding and attach an upstream connection. */
+/* Build t->req_headers, what the upstream would receive (hop-by-hop fields out,
+ * X-Forwarded-*, Host). Returns -1 when out of memory. */
+int px_proxy_build_request_headers(px_txn_t *t);
+
+/* Attach an upstream connection and forward the request. */
 void px_proxy_start(px_txn_t *t);
 
 /* Detach the txn's upstream connection: pooled when `reusable`, else closed. */

@@ -17,6 +17,7 @@
 #include "px_h1_body.h"
 #include "px_headers.h"
 #include "px_http1-t.h"
+#include "px_module-t.h"
 #include "px_pool-t.h"
 #include "px_worker-t.h"
 
@@ -33,6 +34,46 @@ typedef enum {
     PX_TXN_RESP_BODY,     /* head sent; body streaming */
     PX_TXN_RESP_DONE,     /* the whole response is in the client's output buffer */
 } px_txn_resp_state_t;
+
+/* One filter of the route, for this request. */
+typedef struct {
+    const px_conf_filter_t *f;
+    void *ctx;             /* what attach() made (default: the filter's conf) */
+    unsigned attached : 1; /* attach() succeeded: detach() is owed */
+    unsigned reached : 1;  /* the request phase got to it: its response callbacks apply */
+} px_txn_filter_t;
+
+typedef enum {
+    PX_FPHASE_NONE = 0,
+    PX_FPHASE_REQ_HEADERS,
+    PX_FPHASE_REQ_BODY,
+    PX_FPHASE_RESP_HEADERS,
+    PX_FPHASE_RESP_BODY,
+} px_fphase_t;
+
+struct px_txn_s;
+/* Where a phase goes on once it completes or resumes. */
+typedef void (*px_fcont_t)(struct px_txn_s *t);
+
+/* Progress of one direction (request or response) through the filter chain. */
+typedef struct {
+    px_fphase_t phase;
+    unsigned pos;            /* how many filters of the phase have run (in phase order) */
+    px_fcont_t cont;         /* called when a paused phase resumes */
+    int resume_status;       /* pyxis_filter_status_t given to resume_with() */
+    unsigned paused : 1;     /* a filter returned PAUSE; resume() not yet called */
+    unsigned resumed : 1;    /* resume() called; cont runs from the event loop */
+    unsigned in_call : 1;    /* a callback of this direction is running */
+    unsigned has_result : 1; /* resumed: resume_status is the paused filter's outcome */
+    unsigned body_last : 1;  /* body phases: the chunk being filtered ends the body */
+} px_fcursor_t;
+
+/* A per-request named value (pyxis_api_t.var_set). */
+typedef struct px_txn_var_s {
+    px_str_t name;
+    px_str_t value;
+    struct px_txn_var_s *next;
+} px_txn_var_t;
 
 typedef struct px_txn_s {
     px_pool_t *pool;
@@ -62,6 +103,39 @@ typedef struct px_txn_s {
     unsigned attempts;
     struct event *timer; /* route total timeout (pool memory, event_assign) */
     struct timespec start;
+
+    const px_conf_upstream_t *upstream; /* where the request goes: the route's, or a filter's
+                                           choice (set_upstream) */
+
+    /* filters (see px_filter.h) */
+    px_txn_filter_t *filters; /* the route's filters; NULL when it has none */
+    unsigned nfilters;
+    unsigned nreached;  /* filters[0..nreached) had their request phase */
+    px_fcursor_t freq;  /* request direction */
+    px_fcursor_t fresp; /* response direction */
+    struct event *resume_ev;
+    px_txn_var_t *vars;
+    struct evbuffer *req_chunk;  /* request body bytes being filtered */
+    struct evbuffer *resp_chunk; /* response body bytes being filtered */
+    px_body_kind_t req_out;      /* framing of the body sent upstream */
+    px_body_kind_t resp_out;     /* framing of the body sent to the client */
+    uint64_t resp_out_left;      /* resp_out == LENGTH: bytes the client still expects */
+    uint64_t req_out_left;       /* req_out == LENGTH: bytes the upstream still expects */
+    int reply_status;            /* respond(): the local reply to send */
+    px_str_t reply_body;
+    px_str_t new_target;           /* a rewritten request target (path?query), or empty */
+    px_str_t resp_reason;          /* the upstream's reason phrase */
+    uint64_t resp_content_length;  /* the upstream's Content-Length */
+    unsigned status_changed : 1;   /* a filter set the status: the standard reason goes out */
+    unsigned target_changed : 1;   /* path or query rewritten: new_target is what is sent */
+    unsigned replying : 1;         /* respond() was called */
+    unsigned req_body_change : 1;  /* body_will_change(REQUEST) */
+    unsigned resp_body_change : 1; /* body_will_change(RESPONSE) */
+    unsigned req_head_sent : 1;    /* the request head is written upstream */
+    unsigned resp_head_sent : 1;   /* the response head is written to the client */
+    unsigned in_local_reply : 1;   /* the response is a local reply */
+    unsigned filter_failed : 1;    /* a filter returned ERROR: no more filter calls but
+                                      on_log/detach */
 
     const char *error;          /* cause of a local error reply, for the log */
     unsigned close_client : 1;  /* close the downstream connection after this txn */

@@ -13,7 +13,10 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "px_filter.h"
+#include "px_h1_body.h"
 #include "px_h1_server.h"
+#include "px_h1_write.h"
 #include "px_http1.h"
 #include "px_io.h"
 #include "px_log.h"
@@ -86,6 +89,7 @@ px_txn_t *px_txn_create(px_h1_conn_t *c)
 
 void px_txn_free(px_txn_t *t)
 {
+    px_filter_detach(t);
     if (t->uconn != NULL)
         px_proxy_detach(t, 0);
     if (t->timer != NULL)
@@ -111,34 +115,135 @@ static void px_txn_done(px_txn_t *t)
     px_h1_conn_txn_done(t->conn);
 }
 
-/* Write "HTTP/1.1 STATUS REASON\r\n" plus Date into out. */
-static void px_txn_write_status(px_txn_t *t, struct evbuffer *out, int status)
+/* ---- local replies ------------------------------------------------------------------------- */
+
+static void px_txn_reply_filters(px_txn_t *t);
+static void px_txn_reply_body(px_txn_t *t);
+
+/* Does a local reply with this status carry a body? */
+static int px_txn_reply_has_body(const px_txn_t *t, int status)
 {
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, px_http_reason(status),
-                        px_worker_date(t->worker));
+    return status >= 200 && status != 204 && status != 304 && t->req.method_id != PX_METHOD_HEAD;
 }
 
-/* Queue a complete local response: status, extra headers, body. */
+/* Queue a complete local response: status, extra headers, body. The response filters of the
+ * filters the request reached run on it first (not after a filter failed). */
 static void px_txn_reply(px_txn_t *t, int status, const px_conf_kv_t *headers, size_t nheaders,
                          const char *body, size_t body_len)
 {
-    struct evbuffer *out = px_io_output(t->conn->io);
     t->status = status;
+    t->in_local_reply = 1;
+    t->replying = 0;
     if (t->req_state != PX_TXN_REQ_DONE)
         t->close_client = 1;
-    px_txn_write_status(t, out, status);
-    for (size_t i = 0; i < nheaders; i++)
-        evbuffer_add_printf(out, "%s: %s\r\n", headers[i].name, headers[i].value);
+    px_headers_t *h = &t->resp_headers;
+    h->n = 0;
+    h->cap = nheaders + 2;
+    h->items = px_palloc(t->pool, h->cap * sizeof(px_header_t));
+    if (h->items == NULL) {
+        h->cap = 0;
+        nheaders = 0;
+    }
+    for (size_t i = 0; i < nheaders; i++) {
+        px_str_t name = {headers[i].name, strlen(headers[i].name)};
+        px_str_t value = {headers[i].value, strlen(headers[i].value)};
+        h->items[h->n++] = (px_header_t){name, value};
+    }
+    t->reply_body.data = body;
+    t->reply_body.len = body_len;
+    px_txn_reply_filters(t);
+}
+
+/* Send the reply a filter prepared with respond() (t->reply_*, t->resp_headers). */
+void px_txn_reply_from_filter(px_txn_t *t)
+{
+    t->status = t->reply_status;
+    t->in_local_reply = 1;
+    if (t->req_state != PX_TXN_REQ_DONE)
+        t->close_client = 1;
+    px_txn_reply_filters(t);
+}
+
+/* The response-headers phase of a local reply (also its resume continuation). */
+static void px_txn_reply_filters(px_txn_t *t)
+{
+    /* Not when a filter failed (the 500 goes out plain), and not when the response phase is
+     * held by a filter of the upstream's response (an upstream failure while it waits). */
+    if (t->nreached > 0 && (t->route->filter_has & PX_FILTER_HAS_RESP_HEADERS) &&
+        !t->filter_failed && !(t->fresp.phase != PX_FPHASE_NONE && !t->in_local_reply)) {
+        px_status_t rc = px_filter_headers(t, PX_FPHASE_RESP_HEADERS, px_txn_reply_filters);
+        if (rc == PX_AGAIN)
+            return;
+        if (rc == PX_ERROR) {
+            px_txn_local_reply(t, 500, "filter failed");
+            return;
+        }
+        if (rc == PX_DECLINED) /* a response filter replaced the reply */
+            t->status = t->reply_status;
+    }
+    if (t->replying)
+        t->status = t->reply_status;
+    px_txn_reply_body(t);
+}
+
+/* Run the response body filters over the reply's body (one chunk, the last), then write the
+ * head, with the body's final length, and the body. */
+static void px_txn_reply_body(px_txn_t *t)
+{
+    int status = t->status;
+    int has_body = px_txn_reply_has_body(t, status);
+    struct evbuffer *out = px_io_output(t->conn->io);
+    int filtered = has_body && px_filter_has_body(t, PX_FPHASE_RESP_BODY) && t->nreached > 0;
+    if (filtered) {
+        if (t->resp_chunk == NULL) {
+            t->resp_chunk = evbuffer_new();
+            if (t->resp_chunk == NULL ||
+                px_pool_cleanup_add(t->pool, (px_pool_cleanup_fn)evbuffer_free, t->resp_chunk) <
+                    0) {
+                px_txn_local_reply(t, 500, "out of memory");
+                return;
+            }
+            if (t->reply_body.len > 0)
+                evbuffer_add(t->resp_chunk, t->reply_body.data, t->reply_body.len);
+        }
+        px_status_t rc = px_filter_body(t, PX_FPHASE_RESP_BODY, 1, px_txn_reply_body);
+        if (rc == PX_AGAIN)
+            return;
+        if (rc != PX_OK) {
+            evbuffer_drain(t->resp_chunk, evbuffer_get_length(t->resp_chunk));
+            px_txn_local_reply(t, 500, "filter failed");
+            return;
+        }
+    }
+    size_t body_len = filtered ? evbuffer_get_length(t->resp_chunk) : t->reply_body.len;
+    char extra[160];
+    int n = snprintf(extra, sizeof(extra), "Date: %s\r\n", px_worker_date(t->worker));
     if (status >= 200 && status != 204 && status != 304)
-        evbuffer_add_printf(out, "Content-Length: %zu\r\n", body_len);
+        n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Content-Length: %zu\r\n", body_len);
     if (t->close_client || t->worker->draining)
-        evbuffer_add(out, "Connection: close\r\n", 19);
+        n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Connection: close\r\n");
     else if (t->req.version == 10)
-        evbuffer_add(out, "Connection: keep-alive\r\n", 24);
-    evbuffer_add(out, "\r\n", 2);
-    if (body_len > 0 && t->req.method_id != PX_METHOD_HEAD)
-        evbuffer_add(out, body, body_len);
-    t->resp_body.moved = t->req.method_id != PX_METHOD_HEAD ? body_len : 0;
+        n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Connection: keep-alive\r\n");
+    char code[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
+                    (char)('0' + status % 10), '\0'};
+    const char *reason = px_http_reason(status);
+    const px_str_t line[] = {
+        PX_STR("HTTP/1.1 "), {code, 3}, PX_STR(" "), {reason, strlen(reason)}, PX_STR("\r\n")};
+    if (px_h1_write_head(out, line, 5, &t->resp_headers, extra, (size_t)n) < 0) {
+        t->close_client = 1;
+        px_txn_done(t);
+        return;
+    }
+    t->resp_head_sent = 1;
+    if (has_body) {
+        if (filtered)
+            evbuffer_add_buffer(out, t->resp_chunk);
+        else if (body_len > 0)
+            evbuffer_add(out, t->reply_body.data, body_len);
+        t->resp_body.moved = body_len;
+    } else {
+        t->resp_body.moved = 0;
+    }
     px_txn_done(t);
 }
 
@@ -161,7 +266,8 @@ void px_txn_local_reply(px_txn_t *t, int status, const char *cause)
                t->endpoint ? " (endpoint " : "", t->endpoint ? t->endpoint->addr.text : "",
                t->endpoint ? ")" : "");
     }
-    px_txn_reply(t, status, &text_plain, 1, body, (size_t)n);
+    char *copy = px_pstrndup(t->pool, body, (size_t)n);
+    px_txn_reply(t, status, &text_plain, 1, copy ? copy : "", copy ? (size_t)n : 0);
 }
 
 void px_txn_fail(px_txn_t *t, int status, const char *cause)
@@ -225,6 +331,55 @@ static void px_txn_redirect(px_txn_t *t)
     px_txn_reply(t, t->route->redirect_status, &h, 1, NULL, 0);
 }
 
+/* The route's action, once the request-headers phase let the request through. */
+static void px_txn_action(px_txn_t *t)
+{
+    switch (t->route->action) {
+    case PX_ACTION_RESPOND:
+        px_txn_reply(t, t->route->respond_status, t->route->respond_headers,
+                     t->route->nrespond_headers, t->route->respond_body,
+                     t->route->respond_body_len);
+        return;
+    case PX_ACTION_REDIRECT: px_txn_redirect(t); return;
+    case PX_ACTION_UPSTREAM: px_proxy_start(t); return;
+    }
+}
+
+/* The request-headers phase of the filters (also its resume continuation). */
+static void px_txn_request_filters(px_txn_t *t)
+{
+    switch (px_filter_headers(t, PX_FPHASE_REQ_HEADERS, px_txn_request_filters)) {
+    case PX_OK: px_txn_action(t); return;
+    case PX_AGAIN: return; /* the client is not read meanwhile: px_txn_start disabled it */
+    case PX_DECLINED: px_txn_reply_from_filter(t); return;
+    default: px_txn_local_reply(t, 500, "filter failed"); return;
+    }
+}
+
+static void px_txn_route_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    px_txn_t *t = arg;
+    px_txn_fail(t, 504, "route timeout");
+}
+
+/* The route's `timeout`: request start to response end, filters' waits included. */
+static int px_txn_arm_timer(px_txn_t *t)
+{
+    if (t->route->timeout_ms == 0)
+        return 0;
+    /* From the pool, not evtimer_new(): no malloc per request. px_txn_free() deletes it. */
+    t->timer = px_palloc(t->pool, event_get_struct_event_size());
+    if (t->timer == NULL ||
+        event_assign(t->timer, t->worker->base, -1, 0, px_txn_route_timeout, t) < 0) {
+        t->timer = NULL;
+        return -1;
+    }
+    uint64_t ms = t->route->timeout_ms;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    evtimer_add(t->timer, &tv);
+    return 0;
+}
+
 void px_txn_start(px_txn_t *t)
 {
     const px_h1_request_t *r = &t->req;
@@ -252,15 +407,24 @@ void px_txn_start(px_txn_t *t)
         px_txn_local_reply(t, 404, "no route matched");
         return;
     }
-    switch (t->route->action) {
-    case PX_ACTION_RESPOND:
-        px_txn_reply(t, t->route->respond_status, t->route->respond_headers,
-                     t->route->nrespond_headers, t->route->respond_body,
-                     t->route->respond_body_len);
+    t->upstream = t->route->upstream;
+    /* The request body is not read until the upstream can take it: backpressure from the
+     * start, and a local reply never leaves a half-read body behind unnoticed. */
+    px_io_read_disable(t->conn->io);
+    if (px_proxy_build_request_headers(t) < 0 || px_txn_arm_timer(t) < 0) {
+        px_txn_local_reply(t, 500, "out of memory");
         return;
-    case PX_ACTION_REDIRECT: px_txn_redirect(t); return;
-    case PX_ACTION_UPSTREAM: px_proxy_start(t); return;
     }
+    if (t->route->nfilters == 0) {
+        px_txn_action(t);
+        return;
+    }
+    if (px_filter_attach(t) != PX_OK) {
+        t->filter_failed = 1;
+        px_txn_local_reply(t, 500, "filter attach failed");
+        return;
+    }
+    px_txn_request_filters(t);
 }
 
 void px_txn_client_readable(px_txn_t *t)
@@ -375,8 +539,7 @@ static void px_txn_access_log(px_txn_t *t)
                             : r->version == 10 ? "HTTP/1.0"
                                                : "HTTP/1.1",
                             t->status, (unsigned long long)t->resp_body.moved, secs,
-                            t->route ? t->route->name : "",
-                            t->route && t->route->upstream ? t->route->upstream->name : "",
+                            t->route ? t->route->name : "", t->upstream ? t->upstream->name : "",
                             t->endpoint ? t->endpoint->addr.text : "", t->attempts, t->worker->id,
                             (unsigned long long)t->id);
         px_txn_log_escape(out, ua.data, ua.len, 1);
@@ -414,6 +577,7 @@ static void px_txn_access_log(px_txn_t *t)
 
 void px_txn_finish(px_txn_t *t)
 {
+    px_filter_log(t);
     px_txn_access_log(t);
     px_txn_free(t);
 }

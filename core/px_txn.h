@@ -22,6 +22,10 @@ void px_txn_start(px_txn_t *t);
  * replies worth noting and for every 5xx. */
 void px_txn_local_reply(px_txn_t *t, int status, const char *cause);
 
+/* Send the local reply a filter prepared with respond() (through the response filters of the
+ * filters before it). */
+void px_txn_reply_from_filter(px_txn_t *t);
+
 /* The exchange failed: a local reply when nothing was sent yet (status), else the client
  * connection is closed so the truncated response cannot look complete. */
 void px_txn_fail(px_txn_t *t, int status, const char *cause);

@@ -60,6 +60,8 @@ struct px_wgen_s {
     px_upool_t *pools;   /* per endpoint of every upstream, flattened (see pool_base) */
     size_t *pool_base;   /* per upstream: index of its first endpoint in pools */
     unsigned *rr;        /* per upstream: weighted round-robin position */
+    void **module_data;  /* per module of gen->conf->modules: what worker_init made */
+    px_link_t timers;    /* worker timers modules made for this view */
     px_wgen_t *next_old; /* worker's list of retired views */
 };
 

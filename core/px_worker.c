@@ -24,8 +24,11 @@
 #include "px_conf.h"
 #include "px_h1_server.h"
 #include "px_log.h"
+#include "px_module_api.h"
 #include "px_upstream.h"
 #include "px_worker.h"
+
+__thread px_worker_t *px_worker_self;
 
 static void px_eventfd_signal(int fd)
 {
@@ -91,6 +94,8 @@ static void px_wgen_free(px_wgen_t *wg)
 {
     px_worker_free_listeners(wg);
     px_upstream_close_idle(wg);
+    px_module_cancel_worker_timers(wg);
+    px_module_worker_exit(wg);
     free(wg->largs);
     free(wg->pools);
     free(wg->pool_base);
@@ -124,6 +129,8 @@ static px_wgen_t *px_wgen_create(px_worker_t *w, px_gen_t *gen)
         return NULL;
     }
     px_upstream_pools_init(wg);
+    wg->timers.next = wg->timers.prev = &wg->timers;
+    px_module_worker_init(wg);
     for (size_t i = 0; i < conf->nlisteners; i++) {
         int fd = gen->listen_fds[i * gen->nworkers + w->id];
         wg->largs[i].wgen = wg;
@@ -162,6 +169,7 @@ static void px_worker_retire(px_worker_t *w, px_wgen_t *old)
 {
     px_worker_free_listeners(old);
     px_upstream_close_idle(old);
+    px_module_cancel_worker_timers(old); /* background jobs stop on reload */
     if (old->active == 0) {
         px_wgen_free(old);
         return;
@@ -306,6 +314,7 @@ static void px_worker_cleanup(px_worker_t *w)
 static void *px_worker_main(void *arg)
 {
     px_worker_t *w = arg;
+    px_worker_self = w;
     /* Signals are the main thread's. */
     sigset_t all;
     sigfillset(&all);

@@ -24,6 +24,9 @@ void px_worker_join(px_worker_t *w);
 
 /* ---- for code running on the worker --------------------------------------------------------- */
 
+/* The worker running on this thread (NULL on the main thread). */
+extern __thread px_worker_t *px_worker_self;
+
 /* Drop one use of a view; a retired view is freed when its last use goes. */
 void px_worker_wgen_put(px_worker_t *w, px_wgen_t *wg);
 

@@ -141,3 +141,33 @@ px_status_t px_h1_body_eof(px_h1_body_t *b, struct evbuffer *dst)
         return px_h1_body_finish(b, dst);
     return PX_ERROR;
 }
+
+px_status_t px_h1_body_encode(px_body_kind_t out, uint64_t *left, struct evbuffer *chunk,
+                              struct evbuffer *dst, int last)
+{
+    size_t n = evbuffer_get_length(chunk);
+    switch (out) {
+    case PX_BODY_LENGTH:
+        if (n > *left || (last && n != *left))
+            return PX_ERROR;
+        evbuffer_add_buffer(dst, chunk);
+        *left -= n;
+        return PX_OK;
+    case PX_BODY_CHUNKED:
+        if (n > 0) {
+            char line[24];
+            int len = snprintf(line, sizeof(line), "%zx\r\n", n);
+            evbuffer_add(dst, line, (size_t)len);
+            evbuffer_add_buffer(dst, chunk);
+            evbuffer_add(dst, "\r\n", 2);
+        }
+        if (last)
+            evbuffer_add(dst, "0\r\n\r\n", 5);
+        return PX_OK;
+    case PX_BODY_NONE:
+        if (n > 0)
+            return PX_ERROR;
+        return PX_OK;
+    default: evbuffer_add_buffer(dst, chunk); return PX_OK;
+    }
+}

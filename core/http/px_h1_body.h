@@ -46,4 +46,13 @@ px_status_t px_h1_body_pump(px_h1_body_t *b, struct evbuffer *src, struct evbuff
  * chunk when out == CHUNKED); for any other framing the body is truncated (PX_ERROR). */
 px_status_t px_h1_body_eof(px_h1_body_t *b, struct evbuffer *dst);
 
+/*
+ * Frame and move all of `chunk` (plain body bytes) to dst: LENGTH moves them as they are while
+ * they fit in *left (the length the head announced); CHUNKED writes them as one chunk and, when
+ * `last`, the last chunk; CLOSE moves them as they are. PX_ERROR, moving nothing, when the bytes
+ * overrun *left, or `last` comes with *left above 0, or NONE gets bytes: the framing would lie.
+ */
+px_status_t px_h1_body_encode(px_body_kind_t out, uint64_t *left, struct evbuffer *chunk,
+                              struct evbuffer *dst, int last);
+
 #endif

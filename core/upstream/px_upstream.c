@@ -127,7 +127,7 @@ static px_uconn_t *px_upstream_connect(px_txn_t *t, px_upool_t *p, const char **
 
 px_status_t px_upstream_attach(px_txn_t *t, int fresh, const char **cause)
 {
-    const px_conf_upstream_t *up = t->route->upstream;
+    const px_conf_upstream_t *up = t->upstream;
     const px_upool_t *avoid = t->uconn_pool_tried;
     px_upool_t *p = px_upstream_pick(t->wgen, up, avoid);
     if (p == NULL) {
