@@ -640,25 +640,28 @@ static int px_proxy_write_response_head(px_txn_t *t)
     return 0;
 }
 
-/* The response head is ready and the filters let it through: send it, start the body. */
-static void px_proxy_response_go(px_txn_t *t)
+/* The response head is ready and the filters let it through: send it, start the body.
+ * Returns 1, or -1 when the txn failed (and may be gone). */
+static int px_proxy_response_go(px_txn_t *t)
 {
     px_uconn_t *uc = t->uconn;
     if (px_proxy_write_response_head(t) < 0) {
         px_proxy_detach(t, 0);
         px_txn_fail(t, 500, "out of memory");
-        return;
+        return -1;
     }
     t->resp_state = PX_TXN_RESP_BODY;
     px_io_set_timeouts(uc->io, t->upstream->read_timeout_ms, 0);
     px_io_set_write_low(t->conn->io, PX_PROXY_LOW);
     px_io_set_timeouts(t->conn->io, 0, t->listener->send_timeout_ms);
+    return 1;
 }
 
 static void px_proxy_response_filters_resumed(px_txn_t *t);
 
-/* The response-headers phase of the filters. */
-static void px_proxy_response_filters(px_txn_t *t)
+/* The response-headers phase of the filters. Returns 1 when the head went out, else -1 (a
+ * filter holds it, or the txn ended and may be gone). */
+static int px_proxy_response_filters(px_txn_t *t)
 {
     switch (px_filter_headers(t, PX_FPHASE_RESP_HEADERS, px_proxy_response_filters_resumed)) {
     case PX_OK: break;
@@ -666,25 +669,24 @@ static void px_proxy_response_filters(px_txn_t *t)
         /* Hold the upstream while the filter waits; the route timeout still runs. */
         px_io_read_disable(t->uconn->io);
         px_io_set_timeouts(t->uconn->io, 0, 0);
-        return;
+        return -1;
     case PX_DECLINED:
         /* A filter replaced the upstream's response with its own. */
         px_proxy_detach(t, 0);
         px_txn_reply_from_filter(t);
-        return;
+        return -1;
     default:
         px_proxy_detach(t, 0);
         px_txn_fail(t, 500, "filter failed");
-        return;
+        return -1;
     }
-    px_proxy_response_go(t);
+    return px_proxy_response_go(t);
 }
 
 /* A paused response-headers filter resumed: go on, then move what the upstream sent. */
 static void px_proxy_response_filters_resumed(px_txn_t *t)
 {
-    px_proxy_response_filters(t);
-    if (t->resp_state == PX_TXN_RESP_BODY && t->uconn != NULL)
+    if (px_proxy_response_filters(t) > 0)
         px_proxy_pump_response(t);
 }
 
@@ -753,10 +755,8 @@ static int px_proxy_read_response_head(px_txn_t *t)
             return -1;
         }
         if (t->nreached > 0 && (t->route->filter_has & PX_FILTER_HAS_RESP_HEADERS))
-            px_proxy_response_filters(t);
-        else
-            px_proxy_response_go(t);
-        return t->resp_state == PX_TXN_RESP_BODY ? 1 : -1;
+            return px_proxy_response_filters(t);
+        return px_proxy_response_go(t);
     }
 }
 
