@@ -90,7 +90,7 @@ static int px_module_open(const char *path, void **handle, const pyxis_module_t 
     } else if (d->size < PX_MODULE_MIN_SIZE) {
         snprintf(err->msg, sizeof(err->msg),
                  "module %s has a descriptor of %u bytes, smaller than the %zu bytes of ABI %u.0 "
-                 "(ABI %u.%u module, this pyxis has %u.%u)",
+                 "(module ABI %u.%u, this pyxis %u.%u)",
                  path, (unsigned)d->size, (size_t)PX_MODULE_MIN_SIZE, PYXIS_ABI_MAJOR,
                  (unsigned)d->abi_major, (unsigned)d->abi_minor, PYXIS_ABI_MAJOR, PYXIS_ABI_MINOR);
     } else if (!px_module_name_ok(d->name)) {
