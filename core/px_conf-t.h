@@ -185,6 +185,15 @@ typedef struct px_conf_upstream_s {
     unsigned index;                     /* position in conf->upstreams */
 } px_conf_upstream_t;
 
+/* shared_dicts: NAME: SIZE. The dict itself is acquired once the whole config is valid, so a
+ * refused reload never resizes a live dict; it is released with the snapshot. */
+struct px_shdict_s;
+typedef struct px_conf_shdict_s {
+    char *name;
+    uint64_t size;
+    struct px_shdict_s *dict;
+} px_conf_shdict_t;
+
 typedef struct px_conf_s {
     _Atomic int refs;    /* px_conf_retain / px_conf_release */
     unsigned generation; /* set by the process when the snapshot is activated */
@@ -202,6 +211,9 @@ typedef struct px_conf_s {
     size_t nlisteners;
     px_conf_upstream_t *upstreams;
     size_t nupstreams;
+
+    struct px_conf_shdict_s *shdicts; /* shared_dicts, in written order */
+    size_t nshdicts;
 
     char *modules_path;       /* modules_path; default PX_MODULESDIR (or $PYXIS_MODULES_PATH) */
     px_conf_modset_t modules; /* every module the routes use, with their confs */

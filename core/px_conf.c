@@ -23,6 +23,7 @@
 #include "px_conf.h"
 #include "px_conf_yaml.h"
 #include "px_pool.h"
+#include "px_shdict.h"
 
 #define PX_CONF_MAX_FILE    (16 * 1024 * 1024)
 #define PX_CONF_MAX_WORKERS 256
@@ -1085,6 +1086,61 @@ static int px_conf_set_workers(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, cons
     return 0;
 }
 
+static int px_conf_set_shared_dicts(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
+                                    const px_conf_key_t *k)
+{
+    px_conf_t *conf = obj;
+    if (px_conf_expect_free_map(cx, v) < 0)
+        return -1;
+    size_t n = v->nitems / 2;
+    conf->shdicts = px_conf_alloc(cx, (n ? n : 1) * sizeof(*conf->shdicts));
+    if (conf->shdicts == NULL)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i + 1 < v->nitems; i += 2) {
+        px_ynode_t *kn = v->items[i], *vn = v->items[i + 1];
+        px_conf_shdict_t *d = &conf->shdicts[conf->nshdicts];
+        if (kn->len > 64 || strspn(kn->str, "abcdefghijklmnopqrstuvwxyz0123456789_") != kn->len) {
+            rc = px_conf_err(cx, kn, "invalid shared dict name %s (use a-z, 0-9 and _)",
+                             px_conf_q(cx, kn->str, kn->len));
+            continue;
+        }
+        size_t mark = px_conf_path_key(cx, kn->str);
+        if (px_conf_size(cx, vn, 1, &d->size) < 0) {
+            rc = -1;
+        } else if (d->size < 16 * 1024) {
+            rc = px_conf_err(cx, vn, "a shared dict needs at least 16k");
+        } else if ((d->name = px_conf_dup(cx, kn->str, kn->len)) == NULL) {
+            rc = -1;
+        } else {
+            conf->nshdicts++;
+        }
+        px_conf_path_pop(cx, mark);
+    }
+    return rc;
+}
+
+static void px_conf_release_shdict(void *d)
+{
+    px_shdict_release(d);
+}
+
+/* Take the dicts once the config is known good: a refused config never resizes a live one. */
+static void px_conf_acquire_shdicts(px_conf_ctx_t *cx)
+{
+    px_conf_t *conf = cx->conf;
+    for (size_t i = 0; i < conf->nshdicts; i++) {
+        px_conf_shdict_t *d = &conf->shdicts[i];
+        d->dict = px_shdict_acquire(d->name, d->size);
+        if (d->dict == NULL ||
+            px_pool_cleanup_add(cx->arena, px_conf_release_shdict, d->dict) < 0) {
+            px_shdict_release(d->dict);
+            d->dict = NULL;
+            px_conf_err_at(cx, 0, 0, "shared_dicts.%s: out of memory", d->name);
+        }
+    }
+}
+
 static int px_conf_set_modules_path(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
                                     const px_conf_key_t *k)
 {
@@ -1107,6 +1163,7 @@ static const px_conf_key_t px_conf_top_keys[] = {
     PX_KEY_FN("upstreams", px_conf_set_upstreams),
     PX_KEY_FN("modules_path", px_conf_set_modules_path),
     PX_KEY_FN("load_modules", px_conf_set_load_modules),
+    PX_KEY_FN("shared_dicts", px_conf_set_shared_dicts),
 };
 
 /* Point each route's `upstream: NAME` at its upstream. */
@@ -1184,6 +1241,8 @@ static px_conf_t *px_conf_load_ctx(px_conf_ctx_t *cx)
             px_conf_resolve_refs(cx);
         if (cx->nfailed == 0)
             px_conf_resolve_filters(cx);
+        if (cx->nfailed == 0)
+            px_conf_acquire_shdicts(cx);
         for (size_t i = 0; i < conf->nlisteners; i++)
             if (!conf->listeners[i].access_log.configured)
                 conf->listeners[i].access_log = conf->access_log;

@@ -461,7 +461,9 @@ int px_api_conf_has_upstream(pyxis_conf_ctx_t *cc, const char *name)
 
 int px_api_conf_has_shdict(pyxis_conf_ctx_t *cc, const char *name)
 {
-    (void)cc;
-    (void)name;
-    return 0; /* shared_dicts is not a config key yet */
+    const px_conf_t *conf = PX_CC(cc)->cx->conf;
+    for (size_t i = 0; i < conf->nshdicts; i++)
+        if (strcmp(conf->shdicts[i].name, name) == 0)
+            return 1;
+    return 0;
 }

@@ -25,6 +25,7 @@
 #include "px_module.h"
 #include "px_module_api.h"
 #include "px_pool.h"
+#include "px_shdict.h"
 #include "px_txn.h"
 #include "px_worker.h"
 
@@ -828,11 +829,64 @@ static void px_api_callout_cancel(pyxis_callout_t *c)
     (void)c;
 }
 
+/* ---- shared dicts ------------------------------------------------------------------------- */
+
+#define SD(d) ((px_shdict_t *)(void *)(d))
+
 static pyxis_shdict_t *px_api_shdict(pyxis_txn_t *txn, const char *name)
 {
-    (void)txn;
-    (void)name;
-    return NULL; /* shared_dicts is not a config key yet: no dict exists */
+    px_txn_t *t = T(txn);
+    px_wgen_t *wg = t                 ? t->wgen
+                    : px_api_wgen_ctx ? px_api_wgen_ctx
+                    : px_worker_self  ? px_worker_self->cur
+                                      : NULL;
+    if (wg == NULL || name == NULL)
+        return NULL;
+    const px_conf_t *conf = wg->gen->conf;
+    for (size_t i = 0; i < conf->nshdicts; i++)
+        if (strcmp(conf->shdicts[i].name, name) == 0)
+            return (pyxis_shdict_t *)conf->shdicts[i].dict;
+    return NULL;
+}
+
+static pyxis_rc_t px_api_shdict_get(pyxis_shdict_t *d, pyxis_str_t key, pyxis_value_t *value,
+                                    char *buf, size_t cap)
+{
+    return px_shdict_get(SD(d), key.data, key.len, value, buf, cap);
+}
+
+static pyxis_rc_t px_api_shdict_set(pyxis_shdict_t *d, pyxis_str_t key, const pyxis_value_t *value,
+                                    double ttl)
+{
+    return px_shdict_set(SD(d), key.data, key.len, value, ttl);
+}
+
+static pyxis_rc_t px_api_shdict_add(pyxis_shdict_t *d, pyxis_str_t key, const pyxis_value_t *value,
+                                    double ttl)
+{
+    return px_shdict_add(SD(d), key.data, key.len, value, ttl);
+}
+
+static pyxis_rc_t px_api_shdict_incr(pyxis_shdict_t *d, pyxis_str_t key, double delta, double init,
+                                     double ttl, double *result)
+{
+    return px_shdict_incr(SD(d), key.data, key.len, delta, init, ttl, result);
+}
+
+static pyxis_rc_t px_api_shdict_delete(pyxis_shdict_t *d, pyxis_str_t key)
+{
+    return px_shdict_delete(SD(d), key.data, key.len);
+}
+
+static pyxis_rc_t px_api_shdict_ttl(pyxis_shdict_t *d, pyxis_str_t key, double *remaining)
+{
+    return px_shdict_ttl(SD(d), key.data, key.len, remaining);
+}
+
+static pyxis_rc_t px_api_shdict_keys(pyxis_shdict_t *d, size_t max,
+                                     int (*fn)(pyxis_str_t key, void *arg), void *arg)
+{
+    return px_shdict_keys(SD(d), max, fn, arg);
 }
 
 /* ---- workers ------------------------------------------------------------------------------- */
@@ -972,6 +1026,13 @@ static const pyxis_api_t px_api = {
     .callout_cancel = px_api_callout_cancel,
 
     .shdict = px_api_shdict,
+    .shdict_get = px_api_shdict_get,
+    .shdict_set = px_api_shdict_set,
+    .shdict_add = px_api_shdict_add,
+    .shdict_incr = px_api_shdict_incr,
+    .shdict_delete = px_api_shdict_delete,
+    .shdict_ttl = px_api_shdict_ttl,
+    .shdict_keys = px_api_shdict_keys,
 
     .node_type = px_api_node_type,
     .node_str = px_api_node_str,

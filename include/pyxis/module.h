@@ -334,8 +334,9 @@ typedef struct pyxis_api_s {
      * (value->bytes.len says how many bytes buf needs). */
     pyxis_rc_t (*shdict_get)(pyxis_shdict_t *d, pyxis_str_t key, pyxis_value_t *value, char *buf,
                              size_t cap);
-    /* PYXIS_OK or PYXIS_NOMEM (the value can never fit: larger than the dict). Least
-     * recently used entries are evicted to make room. */
+    /* PYXIS_OK or PYXIS_NOMEM (the entry can never fit: a dict is split into up to 16 shards,
+     * and one entry must fit in one shard, 1/16 of a dict of 1 MiB or more). Least recently
+     * used entries are evicted to make room. A PYXIS_VAL_NIL value deletes the key. */
     pyxis_rc_t (*shdict_set)(pyxis_shdict_t *d, pyxis_str_t key, const pyxis_value_t *value,
                              double ttl);
     /* set only when absent: PYXIS_OK, PYXIS_EXISTS or PYXIS_NOMEM. */
@@ -349,8 +350,8 @@ typedef struct pyxis_api_s {
     /* Remaining ttl in seconds (0 = none): PYXIS_OK or PYXIS_NOT_FOUND. */
     pyxis_rc_t (*shdict_ttl)(pyxis_shdict_t *d, pyxis_str_t key, double *remaining);
     /* Call fn for up to max keys (0 = all), most recently used first; the key is borrowed
-     * for the call. fn returns 0 to go on, anything else to stop. fn must not call into the
-     * same dict. */
+     * for the call. fn returns 0 to go on, anything else to stop. No lock is held while fn
+     * runs: it may use the dict. */
     pyxis_rc_t (*shdict_keys)(pyxis_shdict_t *d, size_t max, int (*fn)(pyxis_str_t key, void *arg),
                               void *arg);
 

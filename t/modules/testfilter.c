@@ -17,6 +17,7 @@
  *       upstream: NAME            # set_upstream()
  *       path: /new/path           # req_set_path()
  *       count: true               # x-count: requests this worker served with this module
+ *       shdict: NAME              # x-hits: incr "hits" in that shared dict per request
  *
  * Like any module it includes only <pyxis/module.h>.
  */
@@ -41,7 +42,7 @@ typedef struct {
     unsigned pause, respond_in, fail_in;
     uint64_t pause_ms;
     int upper_req, upper_resp, hold_resp, count;
-    const char *append_req, *append_resp, *set_var, *upstream, *path;
+    const char *append_req, *append_resp, *set_var, *upstream, *path, *shdict;
 } tf_conf_t;
 
 typedef struct {
@@ -49,6 +50,7 @@ typedef struct {
     pyxis_txn_t *txn;
     pyxis_buf_t *held;
     unsigned long *served;
+    double hits;
 } tf_ctx_t;
 
 static unsigned tf_phase(pyxis_str_t s)
@@ -93,9 +95,9 @@ static pyxis_rc_t tf_init(const pyxis_api_t *a)
 
 static pyxis_rc_t tf_conf_create(pyxis_conf_ctx_t *cc, const pyxis_node_t *node, void **out)
 {
-    static const char *const keys[] = {"tag",     "pause",    "pause_ms", "respond_in",
-                                       "fail_in", "upper",    "append",   "hold_response",
-                                       "set_var", "upstream", "path",     "count"};
+    static const char *const keys[] = {"tag",   "pause",  "pause_ms",      "respond_in", "fail_in",
+                                       "upper", "append", "hold_response", "set_var",    "upstream",
+                                       "path",  "count",  "shdict"};
     tf_conf_t *c = api->conf_alloc(cc, sizeof(*c));
     if (c == NULL)
         return PYXIS_ERROR;
@@ -156,6 +158,12 @@ static pyxis_rc_t tf_conf_create(pyxis_conf_ctx_t *cc, const pyxis_node_t *node,
     }
     if ((n = api->node_get(node, "path")) != NULL && api->conf_str(cc, n, &c->path) != PYXIS_OK)
         rc = PYXIS_ERROR;
+    if ((n = api->node_get(node, "shdict")) != NULL) {
+        if (api->conf_str(cc, n, &c->shdict) != PYXIS_OK)
+            rc = PYXIS_ERROR;
+        else if (!api->conf_has_shdict(cc, c->shdict))
+            rc = api->conf_error(cc, n, "no shared dict named \"%s\"", c->shdict);
+    }
     return rc == PYXIS_OK ? PYXIS_OK : PYXIS_ERROR;
 }
 
@@ -250,6 +258,12 @@ static pyxis_filter_status_t tf_request_headers(pyxis_txn_t *txn, void *ctx)
         api->body_will_change(txn, PYXIS_REQUEST);
     if (c->served != NULL)
         (*c->served)++;
+    if (c->conf->shdict != NULL) {
+        pyxis_shdict_t *d = api->shdict(txn, c->conf->shdict);
+        pyxis_str_t key = PYXIS_STR("hits");
+        if (d == NULL || api->shdict_incr(d, key, 1, 0, 0, &c->hits) != PYXIS_OK)
+            return PYXIS_FILTER_ERROR;
+    }
     return tf_outcome(c, PH_REQ_HEADERS);
 }
 
@@ -285,6 +299,12 @@ static pyxis_filter_status_t tf_response_headers(pyxis_txn_t *txn, void *ctx)
         char buf[32];
         int n = snprintf(buf, sizeof(buf), "%lu", *c->served);
         pyxis_str_t name = PYXIS_STR("x-count"), v = {buf, (size_t)n};
+        api->header_set(txn, h, name, v);
+    }
+    if (c->conf->shdict != NULL) {
+        char buf[32];
+        int n = snprintf(buf, sizeof(buf), "%.0f", c->hits);
+        pyxis_str_t name = PYXIS_STR("x-hits"), v = {buf, (size_t)n};
         api->header_set(txn, h, name, v);
     }
     if (c->conf->append_resp != NULL)
