@@ -495,6 +495,18 @@ static int hdr_conf_regex(pyxis_conf_ctx_t *cc, const pyxis_node_t *r, hdr_conf_
     return bad ? -1 : 0;
 }
 
+/* The key node of `key` in map m (errors about a key point at the key, not its value). */
+static const pyxis_node_t *hdr_key_node(const pyxis_node_t *m, const char *key)
+{
+    const pyxis_api_t *api = hdr_api;
+    for (size_t i = 0; i < api->node_len(m); i++) {
+        pyxis_str_t k = api->node_str(api->node_key_at(m, i));
+        if (k.len == strlen(key) && memcmp(k.data, key, k.len) == 0)
+            return api->node_key_at(m, i);
+    }
+    return m;
+}
+
 static int hdr_conf_path(pyxis_conf_ctx_t *cc, const pyxis_node_t *n, hdr_conf_t *c)
 {
     static const char *const keys[] = {"prefix", "regex"};
@@ -505,7 +517,8 @@ static int hdr_conf_path(pyxis_conf_ctx_t *cc, const pyxis_node_t *n, hdr_conf_t
         return -1;
     const pyxis_node_t *p = api->node_get(n, "prefix"), *r = api->node_get(n, "regex");
     if (p != NULL && r != NULL)
-        return api->conf_error(cc, r, "path: give one of prefix and regex, not both");
+        return api->conf_error(cc, hdr_key_node(n, "regex"),
+                               "path: give one of prefix and regex, not both");
     if (p != NULL)
         return hdr_conf_prefix(cc, p, c);
     if (r != NULL)
@@ -535,7 +548,9 @@ pyxis_rc_t hdr_conf_create(pyxis_conf_ctx_t *cc, const pyxis_node_t *node, void 
     static const char *const keys[] = {"request", "response", "path", "host"};
     const pyxis_api_t *api = hdr_api;
     if (api->node_type(node) != PYXIS_NODE_MAP) {
-        api->conf_error(cc, node, "expected a map with request, response, path and/or host");
+        /* A bare "- headers" has no value node to point at: point at the entry. */
+        api->conf_error(cc, api->node_type(node) == PYXIS_NODE_NULL ? NULL : node,
+                        "expected a map with request, response, path and/or host");
         return PYXIS_ERROR;
     }
     hdr_conf_t *c = api->conf_alloc(cc, sizeof(*c));
