@@ -1,6 +1,6 @@
-# 100-headers: the headers filter (docs/config.md, "Filters" -> "headers"): fields set, added,
-# appended and removed both ways, variables, path and Host rewrites, local replies, two filters
-# on one route. Its config errors are in t/101-headers-config.t.
+# 100-headers: the headers filter (docs/config.md, "Built-in filters" -> "headers"): fields
+# set, added, appended and removed both ways, variables, path and Host rewrites, local replies,
+# two filters on one route. Its config errors are in t/101-headers-config.t.
 use strict;
 use warnings;
 use Test::More;
@@ -86,7 +86,10 @@ listeners:
         upstream: be
         filters:
           - headers:
-              path: { regex: { match: "^/named/(?<id>[0-9]+)/(?<rest>.*)$", replace: "/r/${rest}/${id}$$" } }
+              path:
+                regex:
+                  match: "^/named/(?<id>[0-9]+)/(?<rest>.*)$"
+                  replace: "/r/${rest}/${id}$$"
       - match: { path_prefix: /first/ }
         upstream: be
         filters:

@@ -16,68 +16,73 @@ listeners:
         filters:
 YAML
 
-# [ what, the filter entry, where COL points, the message ]
+# [ what, where COL points, the message, the filter entry ]
 my @bad = (
-    ['an unknown key', <<'YAML', 'appendd', qr/unknown key "appendd".*did you mean "append"/],
+    ['an unknown key', 'appendd', qr/unknown key "appendd".*did you mean "append"/, <<'YAML'],
           - headers:
               response: { appendd: { x-a: b } }   # <- error
 YAML
-    ['a bad header name', <<'YAML', '"x a"', qr/request\.set: invalid header name "x a"/],
+    ['a bad header name', '"x a"', qr/request\.set: invalid header name "x a"/, <<'YAML'],
           - headers:
               request: { set: { "x a": b } }   # <- error
 YAML
-    ['an unknown variable', <<'YAML', '"${reqest_id}"',
+    ['an unknown variable', '"${reqest_id}"',
+        qr/request\.set\.x-id: unknown variable \$\{reqest_id\} \(known: .*\$\{request_id\}/,
+        <<'YAML'],
           - headers:
               request: { set: { x-id: "${reqest_id}" } }   # <- error
 YAML
-        qr/request\.set\.x-id: unknown variable \$\{reqest_id\} \(known: .*\$\{request_id\}/],
-    ['a response-only variable in the request', <<'YAML', '"${status}"',
+    ['a response-only variable in the request', '"${status}"',
+        qr/\$\{status\} has no value in the request phase/, <<'YAML'],
           - headers:
               request: { set: { x-s: "${status}" } }   # <- error
 YAML
-        qr/\$\{status\} has no value in the request phase/],
-    ['a lone $', <<'YAML', '"5$"', qr/a lone "\$" \(write \$\{name\} for a variable, \$\$/],
+    ['a lone $', '"5$"', qr/a lone "\$" \(write \$\{name\} for a variable, \$\$/, <<'YAML'],
           - headers:
               request: { add: { x-price: "5$" } }   # <- error
 YAML
-    ['a field pyxis manages', <<'YAML', 'content-length', qr/content-length is managed by pyxis/],
+    ['a field pyxis manages', 'content-length', qr/content-length is managed by pyxis/, <<'YAML'],
           - headers:
               response: { remove: [content-length] }   # <- error
 YAML
-    ['Host as a field', <<'YAML', 'Host', qr/Host cannot be changed with set; use the filter's host key/],
+    ['Host as a field', 'Host',
+        qr/Host cannot be changed with set; use the filter's host key/, <<'YAML'],
           - headers:
               request: { set: { Host: a.test } }   # <- error
 YAML
-    ['a name given twice', <<'YAML', 'X-A', qr/"X-A" is given twice/],
+    ['a name given twice', 'X-A', qr/"X-A" is given twice/, <<'YAML'],
           - headers:
               request: { remove: [x-a, X-A] }   # <- error
 YAML
-    ['a bad regex', <<'YAML', '"^/(a"', qr/path\.regex\.match: missing closing parenthesis at offset 4/],
+    ['a bad regex', '"^/(a"',
+        qr/path\.regex\.match: missing closing parenthesis at offset 4/, <<'YAML'],
           - headers:
               path: { regex: { match: "^/(a", replace: /b } }   # <- error
 YAML
-    ['a group the regex lacks', <<'YAML', '/$2', qr/group 2 does not exist \(the pattern has 1\)/],
+    ['a group the regex lacks', '/$2', qr/group 2 does not exist \(the pattern has 1\)/, <<'YAML'],
           - headers:
               path: { regex: { match: "^/(a)", replace: /$2 } }   # <- error
 YAML
-    ['prefix and regex together', <<'YAML', 'regex', qr/path: give one of prefix and regex, not both/],
+    ['prefix and regex together', 'regex',
+        qr/path: give one of prefix and regex, not both/, <<'YAML'],
           - headers:
               path: { prefix: { from: /a/, to: /b/ }, regex: { match: a, replace: b } }   # <- error
 YAML
-    ['a bare "- headers"', <<'YAML', 'headers', qr/expected a map with request, response, path/],
+    ['a bare "- headers"', 'headers', qr/expected a map with request, response, path/, <<'YAML'],
           - headers   # <- error
 YAML
 );
 
 for my $b (@bad) {
-    my ($what, $entry, $at, $msg) = @$b;
+    my ($what, $at, $msg, $entry) = @$b;
     my $yaml = $head . $entry;
     my @lines = split /\n/, $yaml;
     my ($i) = grep { $lines[$_] =~ /# <- error/ } 0 .. $#lines;
     my ($line, $col) = ($i + 1, index($lines[$i], $at) + 1);
     my $c = PxTest::Pyxis->check(yaml => $yaml);
     is($c->{exit}, 1, "pyxis -t: $what -> exit 1");
-    like($c->{err}, qr/^\Q$c->{file}\E:$line:$col: listeners\[0\]\.routes\[0\]\.filters\[0\]\.headers: .*$msg/m,
+    my $where = qr/listeners\[0\]\.routes\[0\]\.filters\[0\]\.headers/;
+    like($c->{err}, qr/^\Q$c->{file}\E:$line:$col: $where: .*$msg/m,
         "... at $line:$col, $msg") or diag "stderr: $c->{err}";
 }
 
@@ -103,7 +108,8 @@ my $px = PxTest::Pyxis->start(yaml => $valid);
 my $port = $px->port('front');
 is(http_req($port, path => '/')->{h}{'x-version'}, 'v1', 'generation 1 answers with x-version v1');
 (my $broken = $valid) =~ s/x-version: v1/x-version: "\${statuss}"/;
-like($px->reload(yaml => $broken) // 'no reload log line', qr/reload failed, keeping generation 1: .*unknown variable \$\{statuss\}/,
+like($px->reload(yaml => $broken) // 'no reload log line',
+    qr/reload failed, keeping generation 1: .*unknown variable \$\{statuss\}/,
     'reload with an unknown variable -> refused');
 is(http_req($port, path => '/')->{h}{'x-version'}, 'v1', '... and generation 1 still answers');
 (my $v2 = $valid) =~ s/v1/v2/;

@@ -1,8 +1,8 @@
 /*
  * headers.c: the built-in `headers` filter: set, add, append and remove header fields in both
  * directions, rewrite the request path (prefix or regex) and the Host sent upstream.
- * docs/config.md ("Filters" -> "headers") is the user's description; headers_conf.c turns the
- * config into an hdr_conf_t, which this file applies per request.
+ * docs/config.md ("Built-in filters" -> "headers") is the user's description; headers_conf.c turns
+ * the config into an hdr_conf_t, which this file applies per request.
  *
  * Per request nothing is allocated but the expanded values (from the transaction pool); the
  * regex's match data is made once per worker (worker_init). Header values are never logged:

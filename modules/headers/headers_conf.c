@@ -1,6 +1,6 @@
 /*
- * headers_conf.c: the headers filter's configuration (docs/config.md, "Filters" -> "headers"),
- * checked and compiled once per config load into an hdr_conf_t (headers.h).
+ * headers_conf.c: the headers filter's configuration (docs/config.md, "Built-in filters" ->
+ * "headers"), checked and compiled once per config load into an hdr_conf_t (headers.h).
  *
  * Everything a request will need is settled here: header names are checked, values are split
  * into literal and variable parts (an unknown variable is an error now, not an empty string
