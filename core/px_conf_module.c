@@ -189,7 +189,6 @@ void px_conf_resolve_filters(px_conf_ctx_t *cx)
     if (count == 0)
         return;
     const char *dir = conf->modules_path; /* searched before the built-in directories */
-    static px_ynode_t null_node = {.type = PX_YNODE_SCALAR, .str = "", .null = 1};
 
     for (px_conf_fref_t *f = cx->frefs; f != NULL && !px_conf_full(cx); f = f->next) {
         size_t len = strlen(f->path);
@@ -210,6 +209,12 @@ void px_conf_resolve_filters(px_conf_ctx_t *cx)
         void *mconf = NULL;
         if (m->desc.conf_create != NULL) {
             px_conf_mctx_t mc = {cx, f->key, m};
+            /* A bare "- NAME" gives the module a null node placed at the name. */
+            px_ynode_t null_node = {.type = PX_YNODE_SCALAR,
+                                    .str = (char *)"",
+                                    .null = 1,
+                                    .line = f->key->line,
+                                    .col = f->key->col};
             size_t before = cx->nfailed;
             const px_module_t *saved = px_module_current;
             px_module_current = m;

@@ -492,6 +492,24 @@ pyxis_rc_t px_api_var(pyxis_txn_t *txn, pyxis_str_t name, pyxis_str_t *value)
     return PYXIS_NOT_FOUND;
 }
 
+static int px_api_var_known(pyxis_str_t name)
+{
+    static const char *const names[] = {
+        "remote_addr", "remote_port",   "request_id", "host",   "path",
+        "query",       "request_uri",   "method",     "scheme", "route",
+        "upstream",    "upstream_addr", "status"};
+    static const char *const prefixes[] = {"header.", "resp_header.", "var."};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strlen(names[i]) == name.len && memcmp(names[i], name.data, name.len) == 0)
+            return 1;
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        size_t n = strlen(prefixes[i]);
+        if (name.len > n && memcmp(prefixes[i], name.data, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* ---- the response -------------------------------------------------------------------------- */
 
 static int px_api_resp_status(pyxis_txn_t *txn)
@@ -1059,6 +1077,8 @@ static const pyxis_api_t px_api = {
 
     .worker_id = px_api_worker_id,
     .worker_data = px_api_worker_data,
+
+    .var_known = px_api_var_known,
 };
 
 const pyxis_api_t *px_module_api(void)

@@ -399,6 +399,10 @@ typedef struct pyxis_api_s {
     /* The per-worker data worker_init made for the current module on the txn's worker and
      * config generation (NULL when it made none). */
     void *(*worker_data)(pyxis_txn_t *txn);
+
+    /* Is `name` a variable var() knows (for checking templates at config time)? "header.X",
+     * "resp_header.X" and "var.X" count for any non-empty X. */
+    int (*var_known)(pyxis_str_t name);
 } pyxis_api_t;
 
 /* ---- the module descriptor --------------------------------------------------------------
