@@ -28,6 +28,7 @@ typedef struct px_worker_s px_worker_t;
 typedef struct px_wgen_s px_wgen_t;
 typedef struct px_upool_s px_upool_t;
 typedef struct px_h1_conn_s px_h1_conn_t;
+struct px_callout_worker_s;
 
 typedef struct px_gen_s {
     px_conf_t *conf; /* one reference, released with the generation */
@@ -62,6 +63,9 @@ struct px_wgen_s {
     unsigned *rr;        /* per upstream: weighted round-robin position */
     void **module_data;  /* per module of gen->conf->modules: what worker_init made */
     px_link_t timers;    /* worker timers modules made for this view */
+    px_link_t url_pools; /* call-out pools per "host:port" (px_upstream.c), each freed with
+                            its last connection */
+    unsigned url_nidle;  /* idle connections in all of url_pools */
     px_wgen_t *next_old; /* worker's list of retired views */
 };
 
@@ -96,6 +100,8 @@ struct px_worker_s {
     uint64_t seq;             /* request counter, for request ids */
     void *match_data;         /* pcre2_match_data for route regexes, reused */
     struct evbuffer *log_buf; /* access-log line being formatted, reused */
+    /* Call-outs in flight and the resolver (px_callout.c); NULL until the first call-out. */
+    struct px_callout_worker_s *callouts;
 };
 
 #endif

@@ -21,6 +21,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "px_callout.h"
 #include "px_conf.h"
 #include "px_h1_server.h"
 #include "px_log.h"
@@ -295,8 +296,10 @@ static void px_worker_cleanup(px_worker_t *w)
     if (w->cur != NULL) {
         px_worker_free_listeners(w->cur);
         px_worker_close_listen_fds(w);
-        px_wgen_free(w->cur);
     }
+    px_callout_worker_exit(w); /* call-outs still use their views */
+    if (w->cur != NULL)
+        px_wgen_free(w->cur);
     while (w->old != NULL) {
         px_wgen_t *next = w->old->next_old;
         px_wgen_free(w->old);

@@ -1,11 +1,18 @@
 /*
  * px_upstream-t.h: upstream connections and per-worker keep-alive pools.
  *
- * A pool holds the idle keep-alive connections of one endpoint in one worker view (px_wgen_t);
- * it is only touched by that worker, so it needs no lock. An idle connection keeps its read
- * event armed: bytes or EOF from the upstream while idle mean it is unusable, and it is closed
- * at once, so a connection the upstream has closed is never handed out. Idle connections also
- * close after keepalive.idle_timeout.
+ * A pool holds the idle keep-alive connections to one place in one worker view (px_wgen_t); it
+ * is only touched by that worker, so it needs no lock. There are two kinds:
+ *  - endpoint pools, one per endpoint of every configured upstream, allocated with the view
+ *    (wg->pools) and living as long as it;
+ *  - call-out URL pools, one per "host:port" that call-outs to URLs reached (wg->url_pools),
+ *    created on the first connection and freed with their last one.
+ * An idle connection keeps its read event armed: bytes or EOF from the peer while idle mean it
+ * is unusable, and it is closed at once, so a connection the peer has closed is never handed
+ * out. Idle connections also close after the pool's idle timeout.
+ *
+ * While a connection is attached (CONNECTING or ACTIVE) it belongs to an owner (a txn being
+ * proxied, a call-out) and its events go to the owner's px_uconn_ops_t.
  */
 #ifndef PX_UPSTREAM_T_H
 #define PX_UPSTREAM_T_H
@@ -18,19 +25,35 @@
 
 typedef struct px_io_s px_io_t;
 struct event;
-typedef struct px_txn_s px_txn_t;
+
+/* Where the events of an attached connection go. `owner` is what the connection was attached
+ * with. Called from the connection's px_io callbacks: the owner may release the connection
+ * (px_upstream_release) from any of them. */
+typedef struct {
+    void (*readable)(void *owner);          /* input arrived (px_io readcb) */
+    void (*writable)(void *owner);          /* output drained to the low mark (ACTIVE only) */
+    void (*event)(void *owner, short what); /* PX_IO_CONNECTED, EOF, ERROR or TIMEOUT */
+} px_uconn_ops_t;
 
 struct px_upool_s {
-    const px_conf_upstream_t *upstream;
-    const px_conf_endpoint_t *endpoint;
+    px_wgen_t *wgen;                    /* the view the pool belongs to */
+    const px_conf_upstream_t *upstream; /* endpoint pools; NULL for a URL pool */
+    const px_conf_endpoint_t *endpoint; /* endpoint pools; NULL for a URL pool */
+    const char *name;                   /* for logs: "10.0.0.7:8080", "example.com:80" */
+    uint64_t max_idle;                  /* idle connections kept */
+    uint64_t idle_timeout_ms;
+    uint64_t max_requests; /* per connection; 0 = unlimited */
+    uint64_t connect_timeout_ms;
     px_link_t idle; /* idle connections, most recently used first */
     unsigned nidle;
-    long current_weight; /* smooth weighted round robin state */
+    unsigned nconns;     /* connections of this pool in any state */
+    long current_weight; /* smooth weighted round robin state (endpoint pools) */
+    px_link_t link;      /* URL pools: in wgen->url_pools */
 };
 
 typedef enum {
     PX_UCONN_CONNECTING = 0,
-    PX_UCONN_ACTIVE, /* attached to a txn */
+    PX_UCONN_ACTIVE, /* attached to an owner */
     PX_UCONN_IDLE,   /* in its pool */
 } px_uconn_state_t;
 
@@ -41,15 +64,16 @@ typedef struct px_uconn_s {
                         the view is retired) */
     px_io_t *io;
     px_uconn_state_t state;
-    px_txn_t *txn;            /* while ACTIVE or CONNECTING */
-    uint64_t requests;        /* requests sent on this connection */
-    size_t scanned;           /* response head scan progress */
-    unsigned interim;         /* interim (1xx) responses seen for the current request */
-    unsigned reused : 1;      /* taken from the pool for the current request */
-    unsigned head_done : 1;   /* final response head parsed for the current request */
-    unsigned req_written : 1; /* the whole request is in the output buffer */
-    unsigned answered : 1;    /* a response byte arrived: the request is not retryable */
-    unsigned eof : 1;         /* the upstream closed its side */
+    const px_uconn_ops_t *ops; /* while ACTIVE or CONNECTING */
+    void *owner;               /* while ACTIVE or CONNECTING */
+    uint64_t requests;         /* requests sent on this connection */
+    size_t scanned;            /* response head scan progress */
+    unsigned interim;          /* interim (1xx) responses seen for the current request */
+    unsigned reused : 1;       /* taken from the pool for the current request */
+    unsigned head_done : 1;    /* final response head parsed for the current request */
+    unsigned req_written : 1;  /* the whole request is in the output buffer */
+    unsigned answered : 1;     /* a response byte arrived: the request is not retryable */
+    unsigned eof : 1;          /* the upstream closed its side */
 } px_uconn_t;
 
 #endif

@@ -1,29 +1,61 @@
 /*
- * px_upstream.h: choosing an endpoint and attaching a connection to a transaction.
+ * px_upstream.h: choosing an endpoint, taking a pooled connection or opening one, and giving
+ * it back.
  *
- * While a connection is attached (CONNECTING or ACTIVE), its events go to px_proxy.c; while
- * idle, px_upstream.c watches it and closes it on any event.
+ * The pool functions know nothing of who uses a connection: an owner (a proxied txn, a
+ * call-out) attaches with its px_uconn_ops_t and gets the connection's events while it holds
+ * it; while idle, px_upstream.c watches it and closes it on any event. px_upstream_attach() is
+ * the proxy's way in.
  */
 #ifndef PX_UPSTREAM_H
 #define PX_UPSTREAM_H
+
+#include <sys/socket.h>
 
 #include "px_status-t.h"
 #include "px_txn-t.h"
 #include "px_upstream-t.h"
 
-/*
- * Attach a connection to t for t->route->upstream: a pooled one unless `fresh`, else a new
+/* Most idle connections a URL pool keeps, and all URL pools of a view together; how long an
+ * idle one is kept. */
+#define PX_UPSTREAM_URL_MAX_IDLE       8
+#define PX_UPSTREAM_URL_MAX_IDLE_TOTAL 64
+#define PX_UPSTREAM_URL_IDLE_TIMEOUT   60000
+
+/* The pool of the endpoint of `up` that smooth weighted round robin picks next in view wg.
+ * `avoid` is skipped when another endpoint exists (a retry prefers a different one). NULL when
+ * the upstream has no endpoint. */
+px_upool_t *px_upstream_pick(px_wgen_t *wg, const px_conf_upstream_t *up, const px_upool_t *avoid);
+
+/* The call-out pool for `key` ("host:port", lowercase) in view wg, or NULL when there is none
+ * and `create` is 0 (or out of memory). A pool made here is freed with its last connection, so
+ * call px_upstream_connect() on it at once. */
+px_upool_t *px_upstream_url_pool(px_wgen_t *wg, const char *key, int create);
+
+/* Take p's most recently used idle connection for owner (ACTIVE, uc->reused set, timeouts
+ * off), or NULL when p has none. */
+px_uconn_t *px_upstream_take(px_upool_t *p, const px_uconn_ops_t *ops, void *owner);
+
+/* Open a new connection of pool p to sa for owner. It starts CONNECTING; the outcome comes
+ * as ops->event(PX_IO_CONNECTED), or PX_IO_ERROR / PX_IO_TIMEOUT (p->connect_timeout_ms),
+ * never from within this call. NULL when nothing could be attempted; *cause (static) says
+ * why. */
+px_uconn_t *px_upstream_connect(px_upool_t *p, const struct sockaddr *sa, socklen_t salen,
+                                const px_uconn_ops_t *ops, void *owner, const char **cause);
+
+/* Attach a connection to t for t->route->upstream: a pooled one unless `fresh`, else a new
  * one. PX_OK: t->uconn is a pooled connection ready to take a request now. PX_AGAIN: t->uconn
- * is connecting; px_proxy_upstream_event() will report BEV_EVENT_CONNECTED or the failure.
- * PX_ERROR: nothing could be attempted; *cause says why.
- */
+ * is connecting; px_proxy_upstream_event() will report PX_IO_CONNECTED or the failure.
+ * PX_ERROR: nothing could be attempted; *cause says why. */
 px_status_t px_upstream_attach(px_txn_t *t, int fresh, const char **cause);
 
-/* Detach uc from its txn: back to its pool when `reusable` (and the pool wants it), else
- * closed. */
+/* Detach uc from its owner: back to its pool when `reusable` (and the pool wants it: the view
+ * is current, the pool has room, nothing unread or unsent), else closed. The owner must not
+ * touch uc afterwards. */
 void px_upstream_release(px_uconn_t *uc, int reusable);
 
-/* Close every idle connection of a view's pools (the view is retired or the worker drains). */
+/* Close every idle connection of a view's pools, URL pools included (the view is retired or
+ * the worker drains). */
 void px_upstream_close_idle(px_wgen_t *wg);
 
 /* Prepare a view's pools (allocated by the worker). */
