@@ -24,6 +24,7 @@
 #include "px_log.h"
 #include "px_module.h"
 #include "px_module_api.h"
+#include "px_callout.h"
 #include "px_pool.h"
 #include "px_shdict.h"
 #include "px_txn.h"
@@ -828,23 +829,81 @@ static double px_api_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* ---- call-outs and shared dicts: not part of this build yet ------------------------------- */
+/* ---- call-outs ----------------------------------------------------------------------------- */
+
+/* What a module's call-out handle is: the engine's call-out plus who made it, so its callback
+ * runs with px_module_current set (log tags, resume() matching, worker timers). In the txn
+ * pool for a request's call-out, else malloc'd and freed when it completes or is cancelled. */
+struct pyxis_callout_s {
+    px_callout_t *c;
+    pyxis_callout_fn fn;
+    void *arg;
+    const px_module_t *module;
+    px_wgen_t *wgen;
+    unsigned malloced : 1;
+};
+
+static void px_api_callout_done(const pyxis_callout_resp_t *resp, void *arg)
+{
+    pyxis_callout_t *h = arg;
+    const px_module_t *saved = px_module_current;
+    px_wgen_t *saved_wg = px_api_wgen_ctx;
+    px_module_current = h->module;
+    if (h->malloced)
+        px_api_wgen_ctx = h->wgen;
+    pyxis_callout_fn fn = h->fn;
+    void *farg = h->arg;
+    if (h->malloced)
+        free(h);
+    else
+        h->c = NULL;
+    fn(resp, farg);
+    px_api_wgen_ctx = saved_wg;
+    px_module_current = saved;
+}
 
 static pyxis_callout_t *px_api_callout(pyxis_txn_t *txn, const pyxis_callout_req_t *req,
                                        pyxis_callout_fn fn, void *arg)
 {
-    (void)req;
-    (void)fn;
-    (void)arg;
-    px_log_error("[%s] HTTP call-outs are not available in this build yet",
-                 px_module_current ? px_module_current->desc.name : "module");
-    (void)txn;
-    return NULL;
+    px_txn_t *t = T(txn);
+    px_worker_t *w = t ? t->worker : px_worker_self;
+    px_wgen_t *wg = t ? t->wgen : px_api_wgen_ctx ? px_api_wgen_ctx : w ? w->cur : NULL;
+    const char *mod = px_module_current ? px_module_current->desc.name : "module";
+    if (w == NULL || wg == NULL || req == NULL || fn == NULL) {
+        px_log_error("[%s] callout() outside a worker or without a request or callback", mod);
+        return NULL;
+    }
+    if (t == NULL && w->draining) {
+        px_log_warn("[%s] callout() refused: the worker is shutting down", mod);
+        return NULL;
+    }
+    pyxis_callout_t *h = t ? px_pcalloc(t->pool, sizeof(*h)) : calloc(1, sizeof(*h));
+    if (h == NULL)
+        return NULL;
+    h->fn = fn;
+    h->arg = arg;
+    h->module = px_module_current;
+    h->wgen = wg;
+    h->malloced = t == NULL;
+    const char *err = NULL;
+    h->c = px_callout_start(w, wg, t ? t->pool : NULL, req, px_api_callout_done, h, &err);
+    if (h->c == NULL) {
+        px_log_error("[%s] callout() refused: %s", mod, err ? err : "invalid request");
+        if (h->malloced)
+            free(h);
+        return NULL;
+    }
+    return h;
 }
 
-static void px_api_callout_cancel(pyxis_callout_t *c)
+static void px_api_callout_cancel(pyxis_callout_t *h)
 {
-    (void)c;
+    if (h == NULL || h->c == NULL)
+        return;
+    px_callout_cancel(h->c);
+    h->c = NULL;
+    if (h->malloced)
+        free(h);
 }
 
 /* ---- shared dicts ------------------------------------------------------------------------- */

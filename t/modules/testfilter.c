@@ -18,6 +18,11 @@
  *       path: /new/path           # req_set_path()
  *       count: true               # x-count: requests this worker served with this module
  *       shdict: NAME              # x-hits: incr "hits" in that shared dict per request
+ *       callout: { upstream: NAME, url: URL, path: /check, in: [request_headers, ...] }
+ *                                 # an HTTP call-out in those phases (request_headers and
+ *                                 # response_headers pause for it and add x-callout: STATUS
+ *                                 # BODY-LENGTH or "0 ERROR"; log makes a worker-level one
+ *                                 # whose answer is logged)
  *
  * Like any module it includes only <pyxis/module.h>.
  */
@@ -43,6 +48,8 @@ typedef struct {
     uint64_t pause_ms;
     int upper_req, upper_resp, hold_resp, count;
     const char *append_req, *append_resp, *set_var, *upstream, *path, *shdict;
+    const char *co_upstream, *co_url, *co_path;
+    unsigned co_in;
 } tf_conf_t;
 
 typedef struct {
@@ -97,7 +104,7 @@ static pyxis_rc_t tf_conf_create(pyxis_conf_ctx_t *cc, const pyxis_node_t *node,
 {
     static const char *const keys[] = {"tag",   "pause",  "pause_ms",      "respond_in", "fail_in",
                                        "upper", "append", "hold_response", "set_var",    "upstream",
-                                       "path",  "count",  "shdict"};
+                                       "path",  "count",  "shdict",        "callout"};
     tf_conf_t *c = api->conf_alloc(cc, sizeof(*c));
     if (c == NULL)
         return PYXIS_ERROR;
@@ -158,6 +165,18 @@ static pyxis_rc_t tf_conf_create(pyxis_conf_ctx_t *cc, const pyxis_node_t *node,
     }
     if ((n = api->node_get(node, "path")) != NULL && api->conf_str(cc, n, &c->path) != PYXIS_OK)
         rc = PYXIS_ERROR;
+    if ((n = api->node_get(node, "callout")) != NULL) {
+        const pyxis_node_t *v;
+        if ((v = api->node_get(n, "upstream")) != NULL &&
+            api->conf_str(cc, v, &c->co_upstream) != PYXIS_OK)
+            rc = PYXIS_ERROR;
+        if ((v = api->node_get(n, "url")) != NULL && api->conf_str(cc, v, &c->co_url) != PYXIS_OK)
+            rc = PYXIS_ERROR;
+        if ((v = api->node_get(n, "path")) != NULL && api->conf_str(cc, v, &c->co_path) != PYXIS_OK)
+            rc = PYXIS_ERROR;
+        if ((v = api->node_get(n, "in")) != NULL && tf_phases(cc, v, &c->co_in) != PYXIS_OK)
+            rc = PYXIS_ERROR;
+    }
     if ((n = api->node_get(node, "shdict")) != NULL) {
         if (api->conf_str(cc, n, &c->shdict) != PYXIS_OK)
             rc = PYXIS_ERROR;
@@ -220,6 +239,61 @@ static pyxis_filter_status_t tf_outcome(tf_ctx_t *c, unsigned phase)
     return PYXIS_FILTER_CONTINUE;
 }
 
+/* ---- call-outs ---- */
+
+typedef struct {
+    tf_ctx_t *c;
+    int response; /* 1: made in the response phase */
+} tf_call_t;
+
+static void tf_callout_req(const tf_conf_t *conf, pyxis_callout_req_t *req)
+{
+    memset(req, 0, sizeof(*req));
+    req->size = sizeof(*req);
+    req->upstream = conf->co_upstream;
+    req->url = conf->co_url;
+    if (conf->co_path != NULL) {
+        req->path.data = conf->co_path;
+        req->path.len = strlen(conf->co_path);
+    }
+    req->timeout_ms = 5000;
+}
+
+static void tf_callout_done(const pyxis_callout_resp_t *resp, void *arg)
+{
+    tf_call_t *call = arg;
+    tf_ctx_t *c = call->c;
+    char buf[128];
+    int n = resp->status ? snprintf(buf, sizeof(buf), "%d %zu", resp->status, resp->body.len)
+                         : snprintf(buf, sizeof(buf), "0 %s", resp->error);
+    pyxis_str_t name = PYXIS_STR("x-callout"), v = {buf, (size_t)n};
+    api->header_set(c->txn, call->response ? api->resp_headers(c->txn) : api->req_headers(c->txn),
+                    name, v);
+    api->resume(c->txn);
+}
+
+/* Start a call-out and pause for it. */
+static pyxis_filter_status_t tf_callout(tf_ctx_t *c, int response)
+{
+    pyxis_callout_req_t req;
+    tf_callout_req(c->conf, &req);
+    tf_call_t *call = api->palloc(c->txn, sizeof(*call));
+    if (call == NULL)
+        return PYXIS_FILTER_ERROR;
+    call->c = c;
+    call->response = response;
+    if (api->callout(c->txn, &req, tf_callout_done, call) == NULL)
+        return PYXIS_FILTER_ERROR;
+    return PYXIS_FILTER_PAUSE;
+}
+
+static void tf_log_callout_done(const pyxis_callout_resp_t *resp, void *arg)
+{
+    (void)arg;
+    api->log(NULL, PYXIS_LOG_INFO, "log-phase call-out answered %d (%zu bytes)", resp->status,
+             resp->body.len);
+}
+
 /* Append the tag to a comma list header. */
 static void tf_order(tf_ctx_t *c, pyxis_headers_t *h)
 {
@@ -258,6 +332,8 @@ static pyxis_filter_status_t tf_request_headers(pyxis_txn_t *txn, void *ctx)
         api->body_will_change(txn, PYXIS_REQUEST);
     if (c->served != NULL)
         (*c->served)++;
+    if (c->conf->co_in & PH_REQ_HEADERS)
+        return tf_callout(c, 0);
     if (c->conf->shdict != NULL) {
         pyxis_shdict_t *d = api->shdict(txn, c->conf->shdict);
         pyxis_str_t key = PYXIS_STR("hits");
@@ -309,6 +385,8 @@ static pyxis_filter_status_t tf_response_headers(pyxis_txn_t *txn, void *ctx)
     }
     if (c->conf->append_resp != NULL)
         api->body_will_change(txn, PYXIS_RESPONSE);
+    if (c->conf->co_in & PH_RESP_HEADERS)
+        return tf_callout(c, 1);
     return tf_outcome(c, PH_RESP_HEADERS);
 }
 
@@ -337,6 +415,13 @@ static void tf_log(pyxis_txn_t *txn, void *ctx)
     pyxis_str_t path = api->req_path(txn);
     api->log(txn, PYXIS_LOG_INFO, "testfilter %s log: status=%d path=%.*s", c->conf->tag,
              api->resp_status(txn), (int)path.len, path.data);
+    if (c->conf->co_in & PH_LOG) {
+        /* The request is over: a worker-level call-out, not tied to it. */
+        pyxis_callout_req_t req;
+        tf_callout_req(c->conf, &req);
+        if (api->callout(NULL, &req, tf_log_callout_done, NULL) == NULL)
+            api->log(txn, PYXIS_LOG_ERROR, "log-phase call-out refused");
+    }
 }
 
 PYXIS_EXPORT const pyxis_module_t pyxis_module = {
