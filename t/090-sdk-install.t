@@ -125,6 +125,16 @@ isnt($r->{exit}, 0, 'pyxis -t refuses an unknown key in the module config');
 like($r->{err} . $r->{out}, qr/pyxis\.yaml:13:\d+:.*greting/,
     'the error names the file, line and key') or diag($r->{err} . $r->{out});
 
+# Found through modules_path and nowhere else; or loaded by file name with load_modules.
+(my $no_path = $config) =~ s/^modules_path: .*\n//m;
+$r = PxTest::Pyxis->check(yaml => $no_path, vars => { BACKEND_app => 1 });
+like($r->{err} . $r->{out}, qr/unknown filter "hello": no hello\.so in/,
+    'without modules_path the module is not found') or diag($r->{err} . $r->{out});
+$r = PxTest::Pyxis->check(yaml => "load_modules: [ $moddir/hello.so ]\n$no_path",
+    vars => { BACKEND_app => 1 });
+is($r->{exit}, 0, 'load_modules: [ .../hello.so ] loads it by file name')
+    or diag($r->{err} . $r->{out});
+
 my $be = PxTest::Backend->echo(name => 'app');
 my $px = PxTest::Pyxis->start(vars => { MODULES => $moddir, BACKEND_app => $be->port },
     yaml => $config);
