@@ -110,6 +110,10 @@ listeners:
         filters:
           - hello: { greeting: "good day", header: x-greet }
         upstream: app
+      - match: { path_prefix: /bare/ }
+        filters:
+          - hello
+        upstream: app
       - match: { path_prefix: / }
         filters:
           - hello: { greeting: hi }
@@ -122,7 +126,7 @@ YAML
 (my $bad = $config) =~ s/greeting: hi/greting: hi/;
 $r = PxTest::Pyxis->check(yaml => $bad, vars => { MODULES => $moddir, BACKEND_app => 1 });
 isnt($r->{exit}, 0, 'pyxis -t refuses an unknown key in the module config');
-like($r->{err} . $r->{out}, qr/pyxis\.yaml:13:\d+:.*greting/,
+like($r->{err} . $r->{out}, qr/pyxis\.yaml:17:\d+:.*greting/,
     'the error names the file, line and key') or diag($r->{err} . $r->{out});
 
 # Found through modules_path and nowhere else; or loaded by file name with load_modules.
@@ -152,11 +156,14 @@ is($seen->{h}{'x-greet'}, 'good day', 'a second hello entry with its own config:
 ok(!exists $seen->{h}{'x-hello'}, '... and no x-hello');
 is($r->{h}{'x-hello-count'}, 2, 'the count is per worker, across routes: 2');
 
+$r = http_req($port, path => '/bare/c');
+is(parse_echo($r->{body})->{h}{'x-hello'}, 'hello', 'a bare "- hello" takes the defaults');
+
 my $before = scalar $be->requests;
 $r = http_req($port, path => '/a?x=1&hello=reply');
 is($r->{status}, 200, '?hello=reply -> 200');
 is($r->{body}, "hello from a module\n", 'the local reply body');
-is($r->{h}{'x-hello-count'}, 3, 'the local reply has x-hello-count 3');
+is($r->{h}{'x-hello-count'}, 4, 'the local reply has x-hello-count 4');
 is($r->{h}{'x-hello-module'}, $version, 'and x-hello-module, once');
 is(scalar $be->requests, $before, 'the local reply did not reach the upstream');
 

@@ -90,7 +90,7 @@ static pyxis_rc_t hello_conf_create(pyxis_conf_ctx_t *cc, const pyxis_node_t *no
     conf->greeting = (pyxis_str_t)PYXIS_STR("hello");
     conf->header = (pyxis_str_t)PYXIS_STR("x-hello");
 
-    /* `- hello:` with nothing after it takes the defaults. */
+    /* `- hello` (or `- hello:`) with nothing after it takes the defaults. */
     if (api->node_type(node) == PYXIS_NODE_NULL) {
         *out = conf;
         return PYXIS_OK;
