@@ -156,7 +156,7 @@ static px_status_t px_filter_run(px_txn_t *t, px_fphase_t phase, int last, px_fc
     while (c->pos < px_filter_count(t, phase)) {
         i = px_filter_index(t, phase, c->pos);
         if (phase == PX_FPHASE_REQ_HEADERS)
-            t->nreached = i + 1;
+            t->nreached = t->nlog = i + 1;
         int called;
         c->in_call = 1;
         st = px_filter_call(t, &t->filters[i], phase, c->body_last, &called);
@@ -266,7 +266,8 @@ void px_filter_log(px_txn_t *t)
 {
     if (t->nfilters == 0 || !(t->route->filter_has & PX_FILTER_HAS_LOG))
         return;
-    for (unsigned i = 0; i < t->nreached; i++) {
+    unsigned n = t->nlog > t->nreached ? t->nlog : t->nreached;
+    for (unsigned i = 0; i < n; i++) {
         px_txn_filter_t *tf = &t->filters[i];
         if (tf->f->module->desc.on_log == NULL)
             continue;

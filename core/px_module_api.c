@@ -676,16 +676,13 @@ static void px_api_resume_with(pyxis_txn_t *txn, pyxis_filter_status_t status)
 
 /* ---- logging ------------------------------------------------------------------------------- */
 
-static void px_api_log(pyxis_txn_t *txn, pyxis_log_level_t level, const char *fmt, ...)
+static void px_api_logv(pyxis_txn_t *txn, pyxis_log_level_t level, const char *fmt, va_list ap)
 {
     if (level < PYXIS_LOG_ERROR || level > PYXIS_LOG_DEBUG ||
         !px_log_enabled((px_log_level_t)level))
         return;
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     const char *mod = px_module_current ? px_module_current->desc.name : "module";
     px_txn_t *t = T(txn);
     if (t != NULL)
@@ -694,6 +691,14 @@ static void px_api_log(pyxis_txn_t *txn, pyxis_log_level_t level, const char *fm
                      t->worker->id, (unsigned long long)t->id);
     else
         px_log_write((px_log_level_t)level, "[%s] %s", mod, msg);
+}
+
+static void px_api_log(pyxis_txn_t *txn, pyxis_log_level_t level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    px_api_logv(txn, level, fmt, ap);
+    va_end(ap);
 }
 
 static int px_api_log_enabled(pyxis_log_level_t level)
@@ -1093,6 +1098,7 @@ static const pyxis_api_t px_api = {
     .resume_with = px_api_resume_with,
 
     .log = px_api_log,
+    .logv = px_api_logv,
     .log_enabled = px_api_log_enabled,
 
     .timer_add = px_api_timer_add,

@@ -111,6 +111,7 @@ typedef struct px_txn_s {
     px_txn_filter_t *filters; /* the route's filters; NULL when it has none */
     unsigned nfilters;
     unsigned nreached;  /* filters[0..nreached) had their request phase */
+    unsigned nlog;      /* filters[0..nlog) get on_log (nreached, plus one that answered) */
     px_fcursor_t freq;  /* request direction */
     px_fcursor_t fresp; /* response direction */
     struct event *resume_ev;

@@ -111,6 +111,9 @@ is($r->{body}, "denied by B\n", '... with the filter\'s body');
 is($r->{h}{'x-denied-by'}, 'B', '... and the header it added');
 is($r->{h}{'x-order'}, 'A', 'only A (before B) filtered the reply');
 is(scalar $be->requests, $before, 'the upstream saw nothing');
+ok($px->wait_log(qr/testfilter B log: status=403 path=\/deny-req\/x/, 5),
+    'the filter that answered gets on_log');
+unlike($px->log, qr/testfilter C log: status=403 path=\/deny-req/, '... the one after it does not');
 
 # From the response-headers phase the filter's reply replaces the upstream's.
 $r = http_req($port, path => '/deny-resp/x');

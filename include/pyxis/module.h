@@ -24,13 +24,24 @@
  * no locks for per-request or per-worker state. Service functions taking a pyxis_txn_t must be
  * called on that transaction's worker.
  *
+ * The current module. Every call the core makes into a module (init, conf_create, filter
+ * callbacks, timer and call-out callbacks, worker_init/exit) runs with that module as the
+ * "current module": log() tags lines with its name and worker_data() returns its data. Timer and
+ * call-out callbacks run as the module that created them.
+ *
+ * Transactions. A pyxis_txn_t is valid from attach() until detach() returns; everything made
+ * with it (pool memory, timers, call-outs, buffers) ends with it, and its pending timers and
+ * call-outs are cancelled without their callbacks running. A paused filter whose transaction
+ * ends (client gone, route timeout) is therefore never resumed: it is detached.
+ *
  * Memory. Per-request memory comes from the transaction pool (pyxis_api_t.palloc) and is freed
  * with the transaction; per-config memory from the config arena (conf_alloc), freed with the
  * config snapshot. Strings the core hands out (pyxis_str_t) are not NUL-terminated unless a
  * comment says so; each says how long it stays valid.
  *
  * Changelog of the ABI (append a line for every minor version):
- *   1.0  first stable ABI: descriptor, filter callbacks, pyxis_api_t as below.
+ *   1.0  first ABI: descriptor, filter callbacks, pyxis_api_t as below. Frozen with the first
+ *        release of pyxis; until then it may still change without a version bump.
  */
 #ifndef PYXIS_MODULE_H
 #define PYXIS_MODULE_H
@@ -60,7 +71,8 @@ extern "C" {
 
 /* ---- basic types ------------------------------------------------------------------------- */
 
-/* A byte string: pointer and length, not NUL-terminated. Never owns its bytes. */
+/* A byte string: pointer and length, not NUL-terminated. Never owns its bytes. PYXIS_STR("lit")
+ * is an initializer (in C, `(pyxis_str_t)PYXIS_STR("x")` makes a value of it). */
 typedef struct {
     const char *data;
     size_t len;
@@ -132,7 +144,8 @@ typedef enum {
     PYXIS_NODE_MAP = 3,
 } pyxis_node_type_t;
 
-/* Values stored in a shared dictionary. */
+/* Values stored in a shared dictionary. pyxis_value_t is fixed for ABI 1.x: values of a new
+ * kind would come with a new type, not by growing this one. */
 typedef enum {
     PYXIS_VAL_NIL = 0,
     PYXIS_VAL_STRING = 1,
@@ -213,7 +226,8 @@ typedef struct pyxis_api_s {
     /* Iterate: start with *iter = 0; PYXIS_OK while fields remain, then PYXIS_NOT_FOUND. */
     pyxis_rc_t (*header_next)(pyxis_headers_t *h, size_t *iter, pyxis_str_t *name,
                               pyxis_str_t *value);
-    /* Replace every `name` field with one (where the first was, else at the end). */
+    /* Replace every `name` field with one (where the first was, else at the end). These three
+     * return PYXIS_OK, PYXIS_INVALID, PYXIS_BAD_STATE or PYXIS_NOMEM. */
     pyxis_rc_t (*header_set)(pyxis_txn_t *txn, pyxis_headers_t *h, pyxis_str_t name,
                              pyxis_str_t value);
     /* Append one field. */
@@ -225,7 +239,9 @@ typedef struct pyxis_api_s {
 
     /* -- the request -- valid for the transaction's life; rewrites copy their argument. */
     pyxis_str_t (*req_method)(pyxis_txn_t *txn);
-    pyxis_str_t (*req_path)(pyxis_txn_t *txn);    /* as received, not decoded, without query */
+    /* The path and query the upstream will get: as received (not decoded) unless a filter
+     * rewrote them. */
+    pyxis_str_t (*req_path)(pyxis_txn_t *txn);    /* without the query */
     pyxis_str_t (*req_query)(pyxis_txn_t *txn);   /* without "?"; empty when none */
     pyxis_str_t (*req_host)(pyxis_txn_t *txn);    /* Host/authority as received (port kept) */
     pyxis_str_t (*req_scheme)(pyxis_txn_t *txn);  /* "http" or "https" */
@@ -249,7 +265,7 @@ typedef struct pyxis_api_s {
      * upstream was chosen). The value lives as long as the transaction. */
     pyxis_rc_t (*var)(pyxis_txn_t *txn, pyxis_str_t name, pyxis_str_t *value);
     /* Per-request named values shared by all filters of the request (and Lua's txn.ctx):
-     * an identity an auth filter found, a tenant. Copied into the pool. var_get also finds
+     * an identity an auth filter found, a tenant. Copied into the pool. var() also finds
      * them as "var.NAME". */
     pyxis_rc_t (*var_set)(pyxis_txn_t *txn, pyxis_str_t name, pyxis_str_t value);
     pyxis_rc_t (*var_get)(pyxis_txn_t *txn, pyxis_str_t name, pyxis_str_t *value);
@@ -305,6 +321,7 @@ typedef struct pyxis_api_s {
      * To the error log, tagged with the module name and, when txn is not NULL, the route,
      * client and request id. Never log secrets (tokens, keys, credentials). */
     void (*log)(pyxis_txn_t *txn, pyxis_log_level_t level, const char *fmt, ...) PYXIS_PRINTF(3, 4);
+    void (*logv)(pyxis_txn_t *txn, pyxis_log_level_t level, const char *fmt, va_list ap);
     int (*log_enabled)(pyxis_log_level_t level);
 
     /* -- timers -- on the current worker. With a txn, the timer is cancelled when the txn
@@ -416,7 +433,9 @@ typedef struct pyxis_api_s {
  *     on_request_headers in written order, on_request_body per chunk in written order,
  *     on_response_headers and on_response_body in reverse order, on_log in written order,
  *     detach in reverse order. A filter whose request phase never ran (an earlier filter
- *     stopped the chain) gets neither its response callbacks nor on_log, but is detached.
+ *     stopped the chain) gets neither its response callbacks nor on_log, but is detached. The
+ *     filter that stopped the chain does not filter its own reply, but gets on_log (an auth
+ *     filter can log its denials).
  *   - A body callback gets the bytes that reached it in `chunk`; what is left in the chunk
  *     when it returns CONTINUE goes on. `last` is 1 on the final call of the body (the chunk
  *     may be empty then). A message without a body (a GET, a 204, the answer to HEAD) gets
@@ -424,7 +443,14 @@ typedef struct pyxis_api_s {
  *     body_will_change() in its headers callback; otherwise a length that no longer matches
  *     Content-Length fails the request rather than send ambiguous framing.
  *   - PAUSE stops this direction of the request until resume(); while paused the core stops
- *     reading the corresponding peer (backpressure), and the route timeout keeps running.
+ *     reading the corresponding peer (backpressure), and the route timeout keeps running. In a
+ *     body callback, the bytes left in the chunk are kept and passed on after resume().
+ *   - STOP is accepted from the request phases and on_response_headers (after respond());
+ *     from on_response_body, or without respond(), it counts as ERROR.
+ *   - Failures: init() failing refuses the config that named the module. conf_create()
+ *     returning PYXIS_ERROR refuses the config (with the errors it recorded, or a generic
+ *     one). worker_init() failing is logged; that worker then passes NULL worker data and
+ *     never calls worker_exit() for it. attach() failing answers 500.
  */
 typedef struct pyxis_module_s {
     /* -- header: these four never move -- */
@@ -476,6 +502,12 @@ typedef struct pyxis_module_s {
      * nothing. */
     void (*on_log)(pyxis_txn_t *txn, void *ctx);
 } pyxis_module_t;
+
+/* The descriptor every module defines, exactly once:
+ *   PYXIS_EXPORT const pyxis_module_t pyxis_module = { PYXIS_MODULE_HEADER, .name = "x", ... };
+ * The loader refuses a file found as NAME.so whose descriptor names another module. `name` is
+ * 1 to 64 of [a-z0-9_]; `version` and `description` may be NULL; `reserved` must be 0. */
+extern PYXIS_EXPORT const pyxis_module_t pyxis_module;
 
 /* Fill the descriptor header: PYXIS_MODULE_HEADER, .name = "x", ... */
 #define PYXIS_MODULE_HEADER                                                                        \
