@@ -284,6 +284,16 @@ typedef struct pyxis_api_s {
      * core drops Content-Length and frames the body itself (chunked, or close-delimited for an
      * HTTP/1.0 client). */
     pyxis_rc_t (*body_will_change)(pyxis_txn_t *txn, pyxis_dir_t dir);
+    /* From on_request_headers: have the whole request body read before the chain goes on, up
+     * to `max` bytes (0: no limit but the listener's max_body_size; a longer body answers 413).
+     * PYXIS_OK: the filter then returns PYXIS_FILTER_PAUSE and the core resumes it itself (the
+     * filter does not call resume()) once the body is in req_body(). PYXIS_NOT_FOUND: the
+     * request has no body; go on. PYXIS_BAD_STATE outside on_request_headers. */
+    pyxis_rc_t (*req_body_read)(pyxis_txn_t *txn, uint64_t max);
+    /* The body req_body_read() read (decoded), NULL before. Filters may change it; what it
+     * holds when the request goes upstream is sent, with its length as Content-Length.
+     * Request body filters see it as one chunk, the last. */
+    pyxis_buf_t *(*req_body)(pyxis_txn_t *txn);
 
     /* -- body chunks --
      * A chunk is the body bytes passing this filter in this call. References from chunk_peek
@@ -308,6 +318,8 @@ typedef struct pyxis_api_s {
      * one, which copies within it). NULL when b holds fewer than n bytes. Valid until b
      * changes. */
     const char *(*buf_pullup)(pyxis_buf_t *b, size_t n);
+    pyxis_rc_t (*buf_drain)(pyxis_buf_t *b, size_t n); /* drop n bytes from the front */
+    pyxis_rc_t (*buf_add)(pyxis_buf_t *b, const void *data, size_t n); /* copies data in */
 
     /* -- resuming a paused filter -- exactly once per PYXIS_FILTER_PAUSE, on the txn's
      * worker, from a timer, a call-out callback or any later event; calling it before the
@@ -475,11 +487,17 @@ typedef struct pyxis_module_s {
     pyxis_rc_t (*conf_create)(pyxis_conf_ctx_t *cc, const pyxis_node_t *node, void **conf);
     /* Main or worker thread, when the snapshot holding conf is freed (no request uses it). */
     void (*conf_free)(void *conf);
+    /* Main thread, per config load, when the config has a top-level key named like the module
+     * (`lua: { package_path: ... }`): parse it into *gconf (config arena, or register a
+     * cleanup), handed to worker_init. Runs before any conf_create of the same load. Without
+     * this callback such a key is an unknown key. */
+    pyxis_rc_t (*conf_global)(pyxis_conf_ctx_t *cc, const pyxis_node_t *node, void **gconf);
 
-    /* Worker thread, when a worker starts serving a config generation that uses this module;
-     * confs are every conf this module made for that generation. *worker_data is handed to
-     * attach() and returned by worker_data(). */
-    pyxis_rc_t (*worker_init)(pyxis_worker_t *w, void *const *confs, size_t nconfs,
+    /* Worker thread, when a worker starts serving a config generation that uses this module
+     * (in a route's filters or with a top-level key); gconf is what conf_global made (NULL
+     * without one), confs every conf this module made for that generation. *worker_data is
+     * handed to attach() and returned by worker_data(). */
+    pyxis_rc_t (*worker_init)(pyxis_worker_t *w, void *gconf, void *const *confs, size_t nconfs,
                               void **worker_data);
     /* Worker thread, when that generation's last request on this worker is done (reload or
      * shutdown); its worker timers are already cancelled. */
