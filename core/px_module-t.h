@@ -48,6 +48,7 @@ typedef struct {
 /* A module used by a snapshot, with every conf it made for it. */
 typedef struct {
     px_module_t *module;
+    void *gconf; /* what conf_global made for the snapshot's top-level key, or NULL */
     void **confs;
     size_t nconfs;
 } px_conf_moduse_t;

@@ -1010,8 +1010,9 @@ void px_module_worker_init(px_wgen_t *wg)
             continue;
         }
         px_module_current = m;
-        pyxis_rc_t rc = m->desc.worker_init((pyxis_worker_t *)wg->worker, set->uses[i].confs,
-                                            set->uses[i].nconfs, &wg->module_data[i]);
+        pyxis_rc_t rc =
+            m->desc.worker_init((pyxis_worker_t *)wg->worker, set->uses[i].gconf,
+                                set->uses[i].confs, set->uses[i].nconfs, &wg->module_data[i]);
         px_module_current = NULL;
         if (rc != PYXIS_OK) {
             px_log_error("worker %u: module %s: worker_init failed (generation %u)", wg->worker->id,

@@ -272,9 +272,10 @@ static pyxis_filter_status_t hdr_on_response_headers(pyxis_txn_t *txn, void *ctx
 
 /* ---- per worker: one match data sized for the largest pattern ---------------------------- */
 
-static pyxis_rc_t hdr_worker_init(pyxis_worker_t *w, void *const *confs, size_t nconfs,
+static pyxis_rc_t hdr_worker_init(pyxis_worker_t *w, void *gconf, void *const *confs, size_t nconfs,
                                   void **worker_data)
 {
+    (void)gconf;
     uint32_t pairs = 0;
     for (size_t i = 0; i < nconfs; i++) {
         const hdr_conf_t *c = confs[i];

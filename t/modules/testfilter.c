@@ -186,8 +186,10 @@ static pyxis_rc_t tf_conf_create(pyxis_conf_ctx_t *cc, const pyxis_node_t *node,
     return rc == PYXIS_OK ? PYXIS_OK : PYXIS_ERROR;
 }
 
-static pyxis_rc_t tf_worker_init(pyxis_worker_t *w, void *const *confs, size_t n, void **data)
+static pyxis_rc_t tf_worker_init(pyxis_worker_t *w, void *gconf, void *const *confs, size_t n,
+                                 void **data)
 {
+    (void)gconf;
     (void)w;
     (void)confs;
     (void)n;

@@ -129,9 +129,10 @@ static pyxis_rc_t hello_conf_create(pyxis_conf_ctx_t *cc, const pyxis_node_t *no
 
 /* ---- workers ----------------------------------------------------------------------------- */
 
-static pyxis_rc_t hello_worker_init(pyxis_worker_t *w, void *const *confs, size_t nconfs,
-                                    void **worker_data)
+static pyxis_rc_t hello_worker_init(pyxis_worker_t *w, void *gconf, void *const *confs,
+                                    size_t nconfs, void **worker_data)
 {
+    (void)gconf;
     hello_worker_t *hw = calloc(1, sizeof(*hw));
 
     (void)confs; /* every hello conf of this generation; the count does not depend on them */
