@@ -1236,7 +1236,33 @@ static px_conf_t *px_conf_load_ctx(px_conf_ctx_t *cx)
 
     px_ynode_t *root = px_conf_yaml_parse(cx);
     if (root != NULL && cx->nfailed == 0) {
+        /* Keys that are not the core's are modules' (conf_global): set them aside for after
+         * the walk, when modules_path is known. */
+        px_ynode_t **extra = NULL;
+        size_t nextra = 0;
+        if (root->type == PX_YNODE_MAP && root->nitems > 0 &&
+            (extra = px_palloc(cx->tmp, root->nitems * sizeof(*extra))) != NULL) {
+            size_t out = 0;
+            for (size_t i = 0; i + 1 < root->nitems; i += 2) {
+                px_ynode_t *k = root->items[i];
+                size_t j = 0;
+                while (k->type == PX_YNODE_SCALAR && j < PX_KEY_NELTS(px_conf_top_keys) &&
+                       strcmp(px_conf_top_keys[j].name, k->str) != 0)
+                    j++;
+                if (k->type == PX_YNODE_SCALAR && j == PX_KEY_NELTS(px_conf_top_keys)) {
+                    extra[nextra++] = k;
+                    extra[nextra++] = root->items[i + 1];
+                    continue;
+                }
+                root->items[out++] = k;
+                root->items[out++] = root->items[i + 1];
+            }
+            root->nitems = out;
+        }
         px_conf_walk(cx, root, px_conf_top_keys, PX_KEY_NELTS(px_conf_top_keys), conf, NULL);
+        if (!px_conf_full(cx))
+            px_conf_resolve_globals(cx, extra, nextra, px_conf_top_keys,
+                                    PX_KEY_NELTS(px_conf_top_keys));
         if (!px_conf_full(cx))
             px_conf_resolve_refs(cx);
         if (cx->nfailed == 0)

@@ -160,24 +160,39 @@ static unsigned px_conf_filter_has(const pyxis_module_t *d)
            (d->on_log ? PX_FILTER_HAS_LOG : 0);
 }
 
-/* The snapshot's module set gets `conf` for module m; returns its slot. */
-static long px_conf_moduse_add(px_conf_ctx_t *cx, size_t max, px_module_t *m, void *conf)
+/* The snapshot's entry for module m, made on first use. NULL when out of memory. */
+static px_conf_moduse_t *px_conf_moduse_get(px_conf_ctx_t *cx, px_module_t *m)
 {
     px_conf_modset_t *set = &cx->conf->modules;
-    if (set->uses == NULL && (set->uses = px_conf_alloc(cx, max * sizeof(*set->uses))) == NULL)
-        return -1;
-    size_t i = 0;
-    while (i < set->n && set->uses[i].module != m)
-        i++;
-    px_conf_moduse_t *u = &set->uses[i];
-    if (i == set->n) {
-        set->n++;
-        u->module = m;
-        if ((u->confs = px_conf_alloc(cx, max * sizeof(void *))) == NULL)
-            return -1;
+    for (size_t i = 0; i < set->n; i++)
+        if (set->uses[i].module == m)
+            return &set->uses[i];
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : 8;
+        px_conf_moduse_t *u = px_conf_alloc(cx, cap * sizeof(*u));
+        if (u == NULL)
+            return NULL;
+        if (set->n > 0)
+            memcpy(u, set->uses, set->n * sizeof(*u));
+        set->uses = u;
+        set->cap = cap;
     }
+    px_conf_moduse_t *u = &set->uses[set->n++];
+    memset(u, 0, sizeof(*u));
+    u->module = m;
+    return u;
+}
+
+/* Add conf to module m's entry (at most `max` confs per module); returns its slot or -1. */
+static long px_conf_moduse_add(px_conf_ctx_t *cx, size_t max, px_module_t *m, void *conf)
+{
+    px_conf_moduse_t *u = px_conf_moduse_get(cx, m);
+    if (u == NULL)
+        return -1;
+    if (u->confs == NULL && (u->confs = px_conf_alloc(cx, max * sizeof(void *))) == NULL)
+        return -1;
     u->confs[u->nconfs++] = conf;
-    return (long)i;
+    return (long)(u - cx->conf->modules.uses);
 }
 
 void px_conf_resolve_filters(px_conf_ctx_t *cx)
@@ -250,6 +265,53 @@ void px_conf_resolve_filters(px_conf_ctx_t *cx)
     }
     cx->path[0] = '\0';
     cx->plen = 0;
+}
+
+/* ---- modules' top-level keys --------------------------------------------------------------- */
+
+void px_conf_resolve_globals(px_conf_ctx_t *cx, px_ynode_t **items, size_t n,
+                             const px_conf_key_t *top, size_t ntop)
+{
+    px_conf_t *conf = cx->conf;
+    for (size_t i = 0; i + 1 < n && !px_conf_full(cx); i += 2) {
+        const px_ynode_t *k = items[i], *v = items[i + 1];
+        for (size_t p = 0; p < i; p += 2) {
+            if (strcmp(items[p]->str, k->str) == 0) {
+                px_conf_err(cx, k, "duplicate key \"%s\" at the top level (first at %u:%u)", k->str,
+                            items[p]->line, items[p]->col);
+                goto next;
+            }
+        }
+        px_module_err_t err;
+        px_module_t *m =
+            px_conf_filter_name_ok(k) ? px_module_get(k->str, conf->modules_path, &err) : NULL;
+        if (m == NULL || m->desc.conf_global == NULL) {
+            px_conf_unknown_key(cx, k, top, ntop,
+                                m ? " (a module of that name exists but takes no top-level "
+                                    "configuration)"
+                                  : " (neither a top-level key nor a module's)");
+            continue;
+        }
+        size_t mark = px_conf_path_key(cx, k->str);
+        px_conf_mctx_t mc = {cx, k, m};
+        void *gconf = NULL;
+        size_t before = cx->nfailed;
+        const px_module_t *saved = px_module_current;
+        px_module_current = m;
+        pyxis_rc_t rc =
+            m->desc.conf_global((pyxis_conf_ctx_t *)(void *)&mc, (const pyxis_node_t *)v, &gconf);
+        px_module_current = saved;
+        if (rc != PYXIS_OK) {
+            if (cx->nfailed == before)
+                px_conf_err(cx, v, "invalid configuration");
+        } else {
+            px_conf_moduse_t *u = px_conf_moduse_get(cx, m);
+            if (u != NULL)
+                u->gconf = gconf;
+        }
+        px_conf_path_pop(cx, mark);
+    next:;
+    }
 }
 
 /* ---- pyxis_api_t: nodes -------------------------------------------------------------------- */

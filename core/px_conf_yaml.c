@@ -472,6 +472,20 @@ static int px_conf_key_err(px_conf_ctx_t *cx, const px_ynode_t *k, const char *f
     return -1;
 }
 
+int px_conf_unknown_key(px_conf_ctx_t *cx, const px_ynode_t *k, const px_conf_key_t *keys,
+                        size_t nkeys, const char *no_hint_note)
+{
+    const char *names[PX_CONF_MAX_KEYS];
+    for (size_t m = 0; m < nkeys && m < PX_CONF_MAX_KEYS; m++)
+        names[m] = keys[m].name;
+    const char *hint = px_conf_suggest(k->str, names, nkeys < PX_CONF_MAX_KEYS ? nkeys : 0);
+    if (hint != NULL)
+        return px_conf_key_err(cx, k, "unknown key %s %s (did you mean \"%s\"?)",
+                               px_conf_q(cx, k->str, k->len), px_conf_where(cx), hint);
+    return px_conf_key_err(cx, k, "unknown key %s %s%s", px_conf_q(cx, k->str, k->len),
+                           px_conf_where(cx), no_hint_note ? no_hint_note : "");
+}
+
 int px_conf_walk(px_conf_ctx_t *cx, px_ynode_t *n, const px_conf_key_t *keys, size_t nkeys,
                  void *obj, px_ynode_t **seen)
 {
@@ -495,16 +509,7 @@ int px_conf_walk(px_conf_ctx_t *cx, px_ynode_t *n, const px_conf_key_t *keys, si
         while (j < nkeys && strcmp(keys[j].name, k->str) != 0)
             j++;
         if (j == nkeys) {
-            const char *names[PX_CONF_MAX_KEYS];
-            for (size_t m = 0; m < nkeys; m++)
-                names[m] = keys[m].name;
-            const char *hint = px_conf_suggest(k->str, names, nkeys);
-            if (hint != NULL)
-                px_conf_key_err(cx, k, "unknown key %s %s (did you mean \"%s\"?)",
-                                px_conf_q(cx, k->str, k->len), px_conf_where(cx), hint);
-            else
-                px_conf_key_err(cx, k, "unknown key %s %s", px_conf_q(cx, k->str, k->len),
-                                px_conf_where(cx));
+            px_conf_unknown_key(cx, k, keys, nkeys, NULL);
             rc = -1;
         } else if (seen[j] != NULL) {
             px_conf_key_err(cx, k, "duplicate key \"%s\" %s (first at %u:%u)", keys[j].name,

@@ -161,6 +161,10 @@ char *px_conf_dup(px_conf_ctx_t *cx, const char *s, size_t len);
  */
 int px_conf_walk(px_conf_ctx_t *cx, px_ynode_t *n, const px_conf_key_t *keys, size_t nkeys,
                  void *obj, px_ynode_t **seen);
+/* Record the standard "unknown key" error for k against keys[] (with a "did you mean"); when
+ * there is no suggestion, no_hint_note (may be NULL) is appended. Returns -1. */
+int px_conf_unknown_key(px_conf_ctx_t *cx, const px_ynode_t *k, const px_conf_key_t *keys,
+                        size_t nkeys, const char *no_hint_note);
 /* n is a map whose keys are distinct non-empty scalars (for maps with free-form keys). */
 int px_conf_expect_free_map(px_conf_ctx_t *cx, px_ynode_t *n);
 /* n is a non-empty sequence. */
@@ -182,6 +186,9 @@ int px_conf_set_size(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_
 int px_conf_set_filters(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k);
 int px_conf_set_load_modules(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k);
 void px_conf_resolve_filters(px_conf_ctx_t *cx);
+/* Top-level keys that are not the core's: each must name a module with conf_global. */
+void px_conf_resolve_globals(px_conf_ctx_t *cx, px_ynode_t **keys, size_t n,
+                             const px_conf_key_t *top, size_t ntop);
 /* A path from the config, absolute or relative to the config file's directory (arena). */
 char *px_conf_rel_path(px_conf_ctx_t *cx, const char *s, size_t len);
 

@@ -102,6 +102,7 @@ static int px_filter_call(px_txn_t *t, px_txn_filter_t *tf, px_fphase_t phase, i
     px_module_current = tf->f->module;
     switch (phase) {
     case PX_FPHASE_REQ_HEADERS:
+        t->body_read_asked = 0; /* req_body_read() counts only with this call's PAUSE */
         if (d->on_request_headers != NULL)
             st = d->on_request_headers(pt, tf->ctx);
         else

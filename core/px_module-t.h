@@ -56,6 +56,7 @@ typedef struct {
 typedef struct {
     px_conf_moduse_t *uses;
     size_t n;
+    size_t cap;
 } px_conf_modset_t;
 
 #endif

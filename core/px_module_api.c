@@ -570,6 +570,22 @@ static pyxis_rc_t px_api_body_will_change(pyxis_txn_t *txn, pyxis_dir_t dir)
     return PYXIS_OK;
 }
 
+static pyxis_rc_t px_api_req_body_read(pyxis_txn_t *txn, uint64_t max, pyxis_body_fn done,
+                                       void *arg)
+{
+    switch (px_txn_body_read_request(T(txn), max, done, arg)) {
+    case 1: return PYXIS_OK;
+    case 0: return PYXIS_NOT_FOUND;
+    default: return PYXIS_BAD_STATE;
+    }
+}
+
+static pyxis_buf_t *px_api_req_body(pyxis_txn_t *txn)
+{
+    px_txn_t *t = T(txn);
+    return t->body_reading ? NULL : (pyxis_buf_t *)t->req_full;
+}
+
 /* ---- body chunks and buffers --------------------------------------------------------------- */
 
 static size_t px_api_chunk_len(const pyxis_chunk_t *c)
@@ -660,6 +676,16 @@ static const char *px_api_buf_pullup(pyxis_buf_t *b, size_t n)
     if (n == 0)
         return "";
     return (const char *)evbuffer_pullup(EB(b), (ssize_t)n);
+}
+
+static pyxis_rc_t px_api_buf_drain(pyxis_buf_t *b, size_t n)
+{
+    return evbuffer_drain(EB(b), n) < 0 ? PYXIS_ERROR : PYXIS_OK;
+}
+
+static pyxis_rc_t px_api_buf_add(pyxis_buf_t *b, const void *data, size_t n)
+{
+    return evbuffer_add(EB(b), data, n) < 0 ? PYXIS_NOMEM : PYXIS_OK;
 }
 
 /* ---- resume -------------------------------------------------------------------------------- */
@@ -1083,6 +1109,8 @@ static const pyxis_api_t px_api = {
     .resp_set_status = px_api_resp_set_status,
     .respond = px_api_respond,
     .body_will_change = px_api_body_will_change,
+    .req_body_read = px_api_req_body_read,
+    .req_body = px_api_req_body,
 
     .chunk_len = px_api_chunk_len,
     .chunk_peek = px_api_chunk_peek,
@@ -1094,6 +1122,8 @@ static const pyxis_api_t px_api = {
     .chunk_move_to_buf = px_api_chunk_move_to_buf,
     .buf_move_to_chunk = px_api_buf_move_to_chunk,
     .buf_pullup = px_api_buf_pullup,
+    .buf_drain = px_api_buf_drain,
+    .buf_add = px_api_buf_add,
 
     .resume = px_api_resume,
     .resume_with = px_api_resume_with,

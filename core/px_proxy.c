@@ -278,7 +278,7 @@ static int px_proxy_write_request_head(px_txn_t *t)
     int flen = 0;
     if (t->req_out == PX_BODY_LENGTH)
         flen = snprintf(framing, sizeof(framing), "Content-Length: %llu\r\n",
-                        (unsigned long long)r->content_length);
+                        (unsigned long long)t->req_out_left);
     else if (t->req_out == PX_BODY_CHUNKED)
         flen = snprintf(framing, sizeof(framing), "Transfer-Encoding: chunked\r\n");
     const px_str_t line[] = {r->method, PX_STR(" "), target, PX_STR(" HTTP/1.1\r\n")};
@@ -321,6 +321,7 @@ static const char *px_proxy_cause(px_txn_t *t, const char *what, const char *det
 /* ---- attaching, retrying, detaching -------------------------------------------------------- */
 
 static void px_proxy_send(px_txn_t *t);
+static void px_proxy_request_sent(px_txn_t *t);
 
 static void px_proxy_attach(px_txn_t *t, int fresh)
 {
@@ -383,6 +384,22 @@ static void px_proxy_upstream_failed(px_txn_t *t, int status, const char *cause)
 static void px_proxy_send(px_txn_t *t)
 {
     const px_h1_request_t *r = &t->req;
+    if (t->req_full != NULL) {
+        /* Read whole and filtered already (req_body_read()): send it as it is now. */
+        t->req_out = PX_BODY_LENGTH;
+        t->req_out_left = evbuffer_get_length(t->req_full);
+        if (px_proxy_default_host(t) < 0 || px_proxy_write_request_head(t) < 0) {
+            px_proxy_detach(t, 0);
+            px_txn_fail(t, 500, "out of memory");
+            return;
+        }
+        px_io_t *ub = t->uconn->io;
+        evbuffer_add_buffer(px_io_output(ub), t->req_full);
+        px_io_set_write_low(ub, PX_PROXY_LOW);
+        px_io_read_enable(ub);
+        px_proxy_request_sent(t);
+        return;
+    }
     /* Request body filters see the body decoded; it is framed again on the way out, chunked
      * when a filter said it changes the length. */
     int filtered = r->body != PX_BODY_NONE && px_filter_has_body(t, PX_FPHASE_REQ_BODY);

@@ -116,7 +116,12 @@ typedef struct px_txn_s {
     px_fcursor_t fresp; /* response direction */
     struct event *resume_ev;
     px_txn_var_t *vars;
-    struct evbuffer *req_chunk;  /* request body bytes being filtered */
+    struct evbuffer *req_chunk; /* request body bytes being filtered */
+    struct evbuffer *req_full;  /* the whole request body, read by req_body_read() */
+    uint64_t req_full_max;      /* its limit (0: the listener's max_body_size) */
+    pyxis_body_fn body_done;    /* the filter that asked for it, told when it is read */
+    void *body_done_arg;
+    const struct px_module_s *body_done_module;
     struct evbuffer *resp_chunk; /* response body bytes being filtered */
     px_body_kind_t req_out;      /* framing of the body sent upstream */
     px_body_kind_t resp_out;     /* framing of the body sent to the client */
@@ -137,6 +142,8 @@ typedef struct px_txn_s {
     unsigned in_local_reply : 1;   /* the response is a local reply */
     unsigned filter_failed : 1;    /* a filter returned ERROR: no more filter calls but
                                       on_log/detach */
+    unsigned body_read_asked : 1;  /* req_body_read() was called in this callback */
+    unsigned body_reading : 1;     /* the whole request body is being read into req_full */
 
     const char *error;          /* cause of a local error reply, for the log */
     unsigned close_client : 1;  /* close the downstream connection after this txn */

@@ -20,6 +20,7 @@
 #include "px_http1.h"
 #include "px_io.h"
 #include "px_log.h"
+#include "px_module.h"
 #include "px_pool.h"
 #include "px_proxy.h"
 #include "px_route.h"
@@ -345,15 +346,134 @@ static void px_txn_action(px_txn_t *t)
     }
 }
 
+/* The request body filters over a body read whole (one chunk, the last); also their resume
+ * continuation. Then the action. */
+static void px_txn_request_body_full(px_txn_t *t)
+{
+    if (px_filter_has_body(t, PX_FPHASE_REQ_BODY)) {
+        t->req_chunk = t->req_full;
+        switch (px_filter_body(t, PX_FPHASE_REQ_BODY, 1, px_txn_request_body_full)) {
+        case PX_OK: break;
+        case PX_AGAIN: return;
+        case PX_DECLINED: px_txn_reply_from_filter(t); return;
+        default: px_txn_local_reply(t, 500, "filter failed"); return;
+        }
+    }
+    px_txn_action(t);
+}
+
+/* Tell the filter that asked for the whole body that it is there; it resumes the request. */
+static void px_txn_body_done(px_txn_t *t)
+{
+    pyxis_body_fn done = t->body_done;
+    t->body_done = NULL;
+    if (done == NULL)
+        return;
+    px_module_current = t->body_done_module;
+    done((pyxis_txn_t *)t, t->body_done_arg);
+    px_module_current = NULL;
+}
+
+/* Read the whole request body into t->req_full (req_body_read()); tells the filter that
+ * asked once it is complete. */
+static void px_txn_read_body(px_txn_t *t)
+{
+    struct evbuffer *in = px_io_input(t->conn->io);
+    px_h1_error_t err = {400, NULL, 0};
+    px_status_t rc = px_h1_body_pump(&t->req_body, in, t->req_full, SIZE_MAX, &err);
+    if (rc == PX_DECLINED) {
+        t->close_client = 1;
+        px_txn_local_reply(t, 413, "request body larger than the filter's limit");
+        return;
+    }
+    if (rc == PX_ERROR) {
+        t->close_client = 1;
+        px_txn_local_reply(t, 400, err.reason ? err.reason : "invalid chunked request body");
+        return;
+    }
+    if (rc == PX_AGAIN) {
+        px_io_set_timeouts(t->conn->io, t->listener->client_body_timeout_ms,
+                           t->listener->send_timeout_ms);
+        px_io_read_enable(t->conn->io);
+        return;
+    }
+    t->body_reading = 0;
+    t->req_state = PX_TXN_REQ_DONE;
+    px_io_read_disable(t->conn->io);
+    px_io_set_timeouts(t->conn->io, 0, 0);
+    px_txn_body_done(t);
+}
+
+/* A filter asked for the whole body in on_request_headers and paused: start reading. */
+static void px_txn_start_body_read(px_txn_t *t)
+{
+    t->body_read_asked = 0;
+    if (t->req_full != NULL) { /* an earlier filter had it read already */
+        px_txn_body_done(t);
+        return;
+    }
+    const px_h1_request_t *r = &t->req;
+    t->req_full = evbuffer_new();
+    if (t->req_full == NULL ||
+        px_pool_cleanup_add(t->pool, (px_pool_cleanup_fn)evbuffer_free, t->req_full) < 0) {
+        t->req_full = NULL;
+        px_txn_local_reply(t, 500, "out of memory");
+        return;
+    }
+    uint64_t limit = t->listener->limits.max_body;
+    if (t->req_full_max > 0 && (limit == 0 || t->req_full_max < limit))
+        limit = t->req_full_max;
+    if (limit > 0 && r->body == PX_BODY_LENGTH && r->content_length > limit) {
+        t->close_client = 1;
+        px_txn_local_reply(t, 413, "request body larger than the filter's limit");
+        return;
+    }
+    px_h1_body_init(&t->req_body, r->body, r->content_length, PX_BODY_CLOSE);
+    t->req_body.limit = limit;
+    t->req_body.chunked.max_trailers = (size_t)t->listener->limits.max_head;
+    if ((r->flags & PX_H1_EXPECT_CONTINUE) && !t->continue_sent) {
+        evbuffer_add(px_io_output(t->conn->io), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        t->continue_sent = 1;
+    }
+    t->body_reading = 1;
+    px_txn_read_body(t);
+}
+
 /* The request-headers phase of the filters (also its resume continuation). */
 static void px_txn_request_filters(px_txn_t *t)
 {
     switch (px_filter_headers(t, PX_FPHASE_REQ_HEADERS, px_txn_request_filters)) {
-    case PX_OK: px_txn_action(t); return;
-    case PX_AGAIN: return; /* the client is not read meanwhile: px_txn_start disabled it */
+    case PX_OK:
+        if (t->req_full != NULL) {
+            px_txn_request_body_full(t);
+            return;
+        }
+        px_txn_action(t);
+        return;
+    case PX_AGAIN:
+        /* The client is not read meanwhile (px_txn_start disabled it), unless a filter asked
+         * for the whole body. */
+        if (t->body_read_asked)
+            px_txn_start_body_read(t);
+        return;
     case PX_DECLINED: px_txn_reply_from_filter(t); return;
     default: px_txn_local_reply(t, 500, "filter failed"); return;
     }
+}
+
+int px_txn_body_read_request(px_txn_t *t, uint64_t max, pyxis_body_fn done, void *arg)
+{
+    if (t->freq.phase != PX_FPHASE_REQ_HEADERS || !t->freq.in_call || done == NULL)
+        return -1;
+    if (t->req.body == PX_BODY_NONE)
+        return 0;
+    if (t->req_full_max == 0 || (max > 0 && max < t->req_full_max))
+        t->req_full_max = max;
+    t->body_read_asked = 1;
+    t->body_done = done;
+    t->body_done_arg = arg;
+    t->body_done_module = px_module_current;
+    return 1;
 }
 
 static void px_txn_route_timeout(evutil_socket_t fd, short what, void *arg)
@@ -429,6 +549,10 @@ void px_txn_start(px_txn_t *t)
 
 void px_txn_client_readable(px_txn_t *t)
 {
+    if (t->body_reading) {
+        px_txn_read_body(t);
+        return;
+    }
     px_proxy_client_readable(t);
 }
 

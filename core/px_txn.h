@@ -26,6 +26,10 @@ void px_txn_local_reply(px_txn_t *t, int status, const char *cause);
  * filters before it). */
 void px_txn_reply_from_filter(px_txn_t *t);
 
+/* pyxis_api_t.req_body_read: 1 when the body will be read (the filter pauses; done runs when
+ * it is), 0 when the request has none, -1 outside on_request_headers. */
+int px_txn_body_read_request(px_txn_t *t, uint64_t max, pyxis_body_fn done, void *arg);
+
 /* The exchange failed: a local reply when nothing was sent yet (status), else the client
  * connection is closed so the truncated response cannot look complete. */
 void px_txn_fail(px_txn_t *t, int status, const char *cause);

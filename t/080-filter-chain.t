@@ -13,6 +13,7 @@ my $px = PxTest::Pyxis->start(
     vars => { BE => $be->port, OTHER => $other->port },
     yaml => <<'YAML');
 workers: 1
+testfilter: { global: "from the top level" }
 listeners:
   - name: front
     listen: 127.0.0.1:%%PORT_front%%
@@ -82,6 +83,14 @@ listeners:
         filters:
           - testfilter: { tag: L, upper: [response], append: { response: "!" } }
         respond: { status: 200, body: "local reply\n" }
+      - match: { path_prefix: /whole/ }
+        filters:
+          - testfilter: { tag: R, read_body: 100 }
+          - testfilter: { tag: S, upper: [request] }
+        upstream: be
+      - match: { path_prefix: /whole-local/ }
+        filters: [ { testfilter: { tag: R, read_body: 100 } } ]
+        respond: { status: 200, body: "read\n" }
       - match: { path_prefix: /slow/ }
         filters: [ { testfilter: { tag: W, pause: request_headers, pause_ms: 3s } } ]
         upstream: be
@@ -101,6 +110,7 @@ is($r->{status}, 200, 'two filters: 200');
 my $seen = parse_echo($r->{body});
 is($seen->{h}{'x-order'}, 'A,B', 'request headers: A then B');
 is($r->{h}{'x-order'}, 'B,A', 'response headers: B then A');
+is($r->{h}{'x-global'}, 'from the top level', 'a module\'s top-level key reached worker_init');
 
 # A local reply from the request phase: later filters and the upstream never see the request;
 # the response filters of the filters before it do run on it.
@@ -159,6 +169,31 @@ ok($r->{closed}, '... delimited by closing the connection');
 $r = http_req($port, path => '/hold/x' . ('y' x 50));
 is($r->{status}, 200, 'holding filter -> 200');
 like($r->{body}, qr/^GET \/HOLD\/XY+ HTTP\/1.1/, 'whole body held then passed, uppercased');
+
+# A filter reads the whole request body first (req_body_read), changes it; later body filters
+# see it as one chunk; it goes upstream with its new length.
+$r = http_req($port, method => 'POST', path => '/whole/x', body => 'abc');
+is($r->{status}, 200, 'whole body read -> 200');
+$seen = parse_echo($r->{body});
+is($seen->{h}{'x-body-len'}, 3, 'the filter saw the whole body (3 bytes)');
+is($seen->{body}, 'ABC+SEEN', 'changed by it, then by the next body filter');
+is($seen->{h}{'content-length'}, 8, '... sent with its new Content-Length');
+$r = http_req($port, method => 'POST', path => '/whole/x', body => "3\r\nchu\r\n3\r\nnky\r\n0\r\n\r\n",
+    headers => ['Transfer-Encoding' => 'chunked']);
+$seen = parse_echo($r->{body});
+is($seen->{body}, 'CHUNKY+SEEN', 'a chunked body is read whole too');
+$r = http_req($port, method => 'POST', path => '/whole/x', body => 'x' x 101);
+is($r->{status}, 413, 'a body over the filter\'s limit -> 413');
+$r = http_req($port, path => '/whole/x');
+is($r->{status}, 200, 'no body: the filter goes on at once');
+my $c = client($port);
+$c->write("POST /whole-local/x HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nbody"
+    . "GET /order/next HTTP/1.1\r\nHost: t\r\n\r\n");
+my $r1 = $c->read_response(timeout => 5);
+my $r2 = $c->read_response(timeout => 5);
+is($r1->{body}, "read\n", 'a local reply after the body was read');
+is($r2->{status}, 200, '... keeps the connection: the next request is answered');
+$c->close;
 
 # Errors: 500 before the response started, a cut connection after.
 $r = http_req($port, path => '/fail-req/x');

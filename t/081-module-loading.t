@@ -100,6 +100,15 @@ $r = check_with('          - good: { x: 1 }');
 like($r->{err}, qr/module "good" takes no configuration/, 'config for a module without any')
     or diag $r->{err};
 
+# A top-level key that is neither the core's nor a module's; one for a module without
+# conf_global.
+$r = check_with('          - good', extra => 'nosuchthing: { a: 1 }');
+like($r->{err}, qr/pyxis\.yaml:2:1: unknown key "nosuchthing" at the top level \(neither a top-level key nor a module's\)/,
+    'an unknown top-level key') or diag $r->{err};
+$r = check_with('          - good', extra => 'good: { a: 1 }');
+like($r->{err}, qr/unknown key "good" at the top level \(a module of that name exists but takes no top-level configuration\)/,
+    'a top-level key for a module without conf_global') or diag $r->{err};
+
 # pyxis modules DIR: one line per file, refused ones with the reason; exit 1 when any is.
 $r = pyxis_run('modules', $dir);
 is($r->{exit}, 1, 'pyxis modules: exit 1 when some module would be refused');

@@ -191,6 +191,7 @@ typedef struct {
 typedef void (*pyxis_callout_fn)(const pyxis_callout_resp_t *resp, void *arg);
 typedef void (*pyxis_timer_fn)(void *arg);
 typedef void (*pyxis_cleanup_fn)(void *data);
+typedef void (*pyxis_body_fn)(pyxis_txn_t *txn, void *arg);
 
 /* ---- the service table ----------------------------------------------------------------------
  *
@@ -284,12 +285,13 @@ typedef struct pyxis_api_s {
      * core drops Content-Length and frames the body itself (chunked, or close-delimited for an
      * HTTP/1.0 client). */
     pyxis_rc_t (*body_will_change)(pyxis_txn_t *txn, pyxis_dir_t dir);
-    /* From on_request_headers: have the whole request body read before the chain goes on, up
-     * to `max` bytes (0: no limit but the listener's max_body_size; a longer body answers 413).
-     * PYXIS_OK: the filter then returns PYXIS_FILTER_PAUSE and the core resumes it itself (the
-     * filter does not call resume()) once the body is in req_body(). PYXIS_NOT_FOUND: the
-     * request has no body; go on. PYXIS_BAD_STATE outside on_request_headers. */
-    pyxis_rc_t (*req_body_read)(pyxis_txn_t *txn, uint64_t max);
+    /* From on_request_headers: have the whole request body read, up to `max` bytes (0: no
+     * limit but the listener's max_body_size; a longer body answers 413 and ends the request).
+     * PYXIS_OK: the filter returns PYXIS_FILTER_PAUSE; once the body is in req_body(), done(txn,
+     * arg) runs (as this module) and the filter resumes the request as usual (resume() or
+     * resume_with(), then or later). PYXIS_NOT_FOUND: the request has no body; go on.
+     * PYXIS_BAD_STATE outside on_request_headers. */
+    pyxis_rc_t (*req_body_read)(pyxis_txn_t *txn, uint64_t max, pyxis_body_fn done, void *arg);
     /* The body req_body_read() read (decoded), NULL before. Filters may change it; what it
      * holds when the request goes upstream is sent, with its length as Content-Length.
      * Request body filters see it as one chunk, the last. */

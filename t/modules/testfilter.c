@@ -18,16 +18,22 @@
  *       path: /new/path           # req_set_path()
  *       count: true               # x-count: requests this worker served with this module
  *       shdict: NAME              # x-hits: incr "hits" in that shared dict per request
+ *       read_body: 100            # read the whole request body (at most 100 bytes), then add
+ *                                 # x-body-len and append "+seen" to it
  *       callout: { upstream: NAME, url: URL, path: /check, in: [request_headers, ...] }
  *                                 # an HTTP call-out in those phases (request_headers and
  *                                 # response_headers pause for it and add x-callout: STATUS
  *                                 # BODY-LENGTH or "0 ERROR"; log makes a worker-level one
  *                                 # whose answer is logged)
  *
+ * A top-level `testfilter: { global: TEXT }` (conf_global) reaches worker_init; every response
+ * then carries x-global: TEXT.
+ *
  * Like any module it includes only <pyxis/module.h>.
  */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <pyxis/module.h>
@@ -50,11 +56,19 @@ typedef struct {
     const char *append_req, *append_resp, *set_var, *upstream, *path, *shdict;
     const char *co_upstream, *co_url, *co_path;
     unsigned co_in;
+    uint64_t read_body;
 } tf_conf_t;
+
+/* Per worker: the request counter and the global config. */
+typedef struct {
+    unsigned long served;
+    const char *global;
+} tf_worker_t;
 
 typedef struct {
     tf_conf_t *conf;
     pyxis_txn_t *txn;
+    tf_worker_t *worker;
     pyxis_buf_t *held;
     unsigned long *served;
     double hits;
@@ -102,9 +116,10 @@ static pyxis_rc_t tf_init(const pyxis_api_t *a)
 
 static pyxis_rc_t tf_conf_create(pyxis_conf_ctx_t *cc, const pyxis_node_t *node, void **out)
 {
-    static const char *const keys[] = {"tag",   "pause",  "pause_ms",      "respond_in", "fail_in",
-                                       "upper", "append", "hold_response", "set_var",    "upstream",
-                                       "path",  "count",  "shdict",        "callout"};
+    static const char *const keys[] = {"tag",     "pause",    "pause_ms", "respond_in",
+                                       "fail_in", "upper",    "append",   "hold_response",
+                                       "set_var", "upstream", "path",     "count",
+                                       "shdict",  "callout",  "read_body"};
     tf_conf_t *c = api->conf_alloc(cc, sizeof(*c));
     if (c == NULL)
         return PYXIS_ERROR;
@@ -165,6 +180,9 @@ static pyxis_rc_t tf_conf_create(pyxis_conf_ctx_t *cc, const pyxis_node_t *node,
     }
     if ((n = api->node_get(node, "path")) != NULL && api->conf_str(cc, n, &c->path) != PYXIS_OK)
         rc = PYXIS_ERROR;
+    if ((n = api->node_get(node, "read_body")) != NULL &&
+        api->conf_size(cc, n, &c->read_body) != PYXIS_OK)
+        rc = PYXIS_ERROR;
     if ((n = api->node_get(node, "callout")) != NULL) {
         const pyxis_node_t *v;
         if ((v = api->node_get(n, "upstream")) != NULL &&
@@ -186,17 +204,37 @@ static pyxis_rc_t tf_conf_create(pyxis_conf_ctx_t *cc, const pyxis_node_t *node,
     return rc == PYXIS_OK ? PYXIS_OK : PYXIS_ERROR;
 }
 
+static pyxis_rc_t tf_conf_global(pyxis_conf_ctx_t *cc, const pyxis_node_t *node, void **gconf)
+{
+    static const char *const keys[] = {"global"};
+    const char *text = NULL;
+    const pyxis_node_t *n;
+    if (api->conf_check_keys(cc, node, keys, 1) != PYXIS_OK)
+        return PYXIS_ERROR;
+    if ((n = api->node_get(node, "global")) != NULL && api->conf_str(cc, n, &text) != PYXIS_OK)
+        return PYXIS_ERROR;
+    *gconf = (void *)text;
+    return PYXIS_OK;
+}
+
 static pyxis_rc_t tf_worker_init(pyxis_worker_t *w, void *gconf, void *const *confs, size_t n,
                                  void **data)
 {
-    (void)gconf;
     (void)w;
     (void)confs;
     (void)n;
-    static __thread unsigned long served; /* one counter per worker thread */
-    served = 0;
-    *data = &served;
+    tf_worker_t *tw = calloc(1, sizeof(*tw));
+    if (tw == NULL)
+        return PYXIS_ERROR;
+    tw->global = gconf;
+    *data = tw;
     return PYXIS_OK;
+}
+
+static void tf_worker_exit(pyxis_worker_t *w, void *data)
+{
+    (void)w;
+    free(data);
 }
 
 static pyxis_rc_t tf_attach(pyxis_txn_t *txn, void *conf, void *wdata, void **ctx)
@@ -206,7 +244,8 @@ static pyxis_rc_t tf_attach(pyxis_txn_t *txn, void *conf, void *wdata, void **ct
         return PYXIS_ERROR;
     c->conf = conf;
     c->txn = txn;
-    c->served = wdata;
+    c->worker = wdata;
+    c->served = c->worker ? &c->worker->served : NULL;
     *ctx = c;
     return PYXIS_OK;
 }
@@ -296,6 +335,23 @@ static void tf_log_callout_done(const pyxis_callout_resp_t *resp, void *arg)
              resp->body.len);
 }
 
+/* The whole request body is there: note its length, change it, go on. */
+static void tf_body_read(pyxis_txn_t *txn, void *arg)
+{
+    tf_ctx_t *c = arg;
+    pyxis_buf_t *b = api->req_body(txn);
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%zu", b ? api->buf_len(b) : (size_t)0);
+    pyxis_str_t name = PYXIS_STR("x-body-len"), v = {buf, (size_t)n};
+    api->header_set(txn, api->req_headers(txn), name, v);
+    if (b == NULL || api->buf_add(b, "+seen", 5) != PYXIS_OK) {
+        api->resume_with(txn, PYXIS_FILTER_ERROR);
+        return;
+    }
+    (void)c;
+    api->resume(txn);
+}
+
 /* Append the tag to a comma list header. */
 static void tf_order(tf_ctx_t *c, pyxis_headers_t *h)
 {
@@ -336,6 +392,13 @@ static pyxis_filter_status_t tf_request_headers(pyxis_txn_t *txn, void *ctx)
         (*c->served)++;
     if (c->conf->co_in & PH_REQ_HEADERS)
         return tf_callout(c, 0);
+    if (c->conf->read_body > 0) {
+        pyxis_rc_t rc = api->req_body_read(txn, c->conf->read_body, tf_body_read, c);
+        if (rc == PYXIS_OK)
+            return PYXIS_FILTER_PAUSE;
+        if (rc != PYXIS_NOT_FOUND)
+            return PYXIS_FILTER_ERROR;
+    }
     if (c->conf->shdict != NULL) {
         pyxis_shdict_t *d = api->shdict(txn, c->conf->shdict);
         pyxis_str_t key = PYXIS_STR("hits");
@@ -373,6 +436,11 @@ static pyxis_filter_status_t tf_response_headers(pyxis_txn_t *txn, void *ctx)
     tf_ctx_t *c = ctx;
     pyxis_headers_t *h = api->resp_headers(txn);
     tf_order(c, h);
+    if (c->worker != NULL && c->worker->global != NULL) {
+        pyxis_str_t name = PYXIS_STR("x-global"),
+                    v = {c->worker->global, strlen(c->worker->global)};
+        api->header_set(txn, h, name, v);
+    }
     if (c->conf->count && c->served != NULL) {
         char buf[32];
         int n = snprintf(buf, sizeof(buf), "%lu", *c->served);
@@ -433,7 +501,9 @@ PYXIS_EXPORT const pyxis_module_t pyxis_module = {
     .description = "exercises the filter chain (tests only)",
     .init = tf_init,
     .conf_create = tf_conf_create,
+    .conf_global = tf_conf_global,
     .worker_init = tf_worker_init,
+    .worker_exit = tf_worker_exit,
     .attach = tf_attach,
     .on_request_headers = tf_request_headers,
     .on_request_body = tf_request_body,
