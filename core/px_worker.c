@@ -132,7 +132,9 @@ static px_wgen_t *px_wgen_create(px_worker_t *w, px_gen_t *gen)
     px_upstream_pools_init(wg);
     wg->timers.next = wg->timers.prev = &wg->timers;
     px_module_worker_init(wg);
-    for (size_t i = 0; i < conf->nlisteners; i++) {
+    /* A generation without listening sockets (a local worker, px_worker_create_local) gets
+     * its connections from its owner. */
+    for (size_t i = 0; gen->listen_fds != NULL && i < conf->nlisteners; i++) {
         int fd = gen->listen_fds[i * gen->nworkers + w->id];
         wg->largs[i].wgen = wg;
         wg->largs[i].index = i;
@@ -245,7 +247,7 @@ const char *px_worker_date(px_worker_t *w)
  * (or, with other workers still listening, spreads elsewhere) new connections at once. */
 static void px_worker_close_listen_fds(px_worker_t *w)
 {
-    if (w->listen_closed || w->cur == NULL)
+    if (w->listen_closed || w->cur == NULL || w->cur->gen->listen_fds == NULL)
         return;
     const px_gen_t *gen = w->cur->gen;
     for (size_t i = 0; i < gen->conf->nlisteners; i++)
@@ -333,7 +335,8 @@ static void *px_worker_main(void *arg)
     return NULL;
 }
 
-px_worker_t *px_worker_start(unsigned id, px_gen_t *gen, int main_notify_fd)
+/* A worker's loop and state, without its thread. */
+static px_worker_t *px_worker_new(unsigned id, int main_notify_fd)
 {
     px_worker_t *w = calloc(1, sizeof(*w));
     if (w == NULL)
@@ -358,11 +361,6 @@ px_worker_t *px_worker_start(unsigned id, px_gen_t *gen, int main_notify_fd)
     w->notify_ev = event_new(w->base, w->notify_fd, EV_READ | EV_PERSIST, px_worker_notified, w);
     if (w->notify_ev == NULL || event_add(w->notify_ev, NULL) < 0)
         goto fail;
-    atomic_store(&w->pending, gen);
-    if (pthread_create(&w->thread, NULL, px_worker_main, w) != 0) {
-        atomic_store(&w->pending, NULL);
-        goto fail;
-    }
     return w;
 fail:
     if (w->notify_ev != NULL)
@@ -376,6 +374,50 @@ fail:
         evbuffer_free(w->log_buf);
     free(w);
     return NULL;
+}
+
+px_worker_t *px_worker_start(unsigned id, px_gen_t *gen, int main_notify_fd)
+{
+    px_worker_t *w = px_worker_new(id, main_notify_fd);
+    if (w == NULL)
+        return NULL;
+    atomic_store(&w->pending, gen);
+    if (pthread_create(&w->thread, NULL, px_worker_main, w) != 0) {
+        atomic_store(&w->pending, NULL);
+        px_worker_cleanup(w);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+px_worker_t *px_worker_create_local(px_gen_t *gen)
+{
+    px_worker_t *w = px_worker_new(0, -1);
+    px_wgen_t *wg = NULL;
+    if (w != NULL && px_worker_size_scratch(w, gen->conf) == 0) {
+        px_worker_self = w;
+        wg = px_wgen_create(w, gen);
+    }
+    if (wg == NULL) {
+        px_gen_release(gen);
+        if (w != NULL) {
+            px_worker_cleanup(w);
+            free(w);
+        }
+        px_worker_self = NULL;
+        return NULL;
+    }
+    w->cur = wg;
+    atomic_store(&w->applied, gen->generation);
+    return w;
+}
+
+void px_worker_free_local(px_worker_t *w)
+{
+    px_worker_cleanup(w);
+    px_worker_self = NULL;
+    free(w);
 }
 
 void px_worker_post_gen(px_worker_t *w, px_gen_t *gen)

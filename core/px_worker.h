@@ -22,6 +22,18 @@ void px_worker_post_cmd(px_worker_t *w, unsigned cmd);
 /* Wait for the thread to end and free the worker. */
 void px_worker_join(px_worker_t *w);
 
+/*
+ * A worker on the calling thread, for `pyxis test-filter`: no thread of its own and no
+ * listening sockets. It serves gen (whose reference is handed over; gen->listen_fds is NULL)
+ * on connections its owner makes with px_h1_conn_accept(w, w->cur, ...), and the owner runs
+ * w->base. Sets px_worker_self for the calling thread. NULL on failure (gen is released).
+ */
+px_worker_t *px_worker_create_local(px_gen_t *gen);
+
+/* Close a local worker's connections, free its views (modules' worker_exit runs), its
+ * event_base and w itself. */
+void px_worker_free_local(px_worker_t *w);
+
 /* ---- for code running on the worker --------------------------------------------------------- */
 
 /* The worker running on this thread (NULL on the main thread). */

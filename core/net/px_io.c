@@ -349,7 +349,7 @@ int px_io_connect(px_io_t *io, const struct sockaddr *sa, socklen_t len)
     io->connecting = 1;
     io->can_write = 0;
     io->last_write = px_io_now();
-    if (connect(io->fd, sa, len) < 0 && errno != EINPROGRESS) {
+    if (sa != NULL && connect(io->fd, sa, len) < 0 && errno != EINPROGRESS) {
         if (errno == EBADF || errno == EFAULT || errno == ENOTSOCK)
             return -1;
         io->err = errno; /* refused at once: reported from the loop, like any failure */

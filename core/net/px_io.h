@@ -50,7 +50,8 @@ px_io_t *px_io_new(struct event_base *base, int fd);
 
 /* Start a non-blocking connect; the result comes as PX_IO_CONNECTED or PX_IO_ERROR (never
  * from within this call). The write timeout bounds the connect. Returns -1 with errno only
- * when the connect could not even be attempted. */
+ * when the connect could not even be attempted. sa == NULL: the socket is connected already
+ * (a socketpair); PX_IO_CONNECTED comes from the loop all the same. */
 int px_io_connect(px_io_t *io, const struct sockaddr *sa, socklen_t len);
 
 void px_io_free(px_io_t *io);

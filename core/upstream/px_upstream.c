@@ -141,6 +141,13 @@ px_uconn_t *px_upstream_connect(px_upool_t *p, const struct sockaddr *sa, sockle
                                 const px_uconn_ops_t *ops, void *owner, const char **cause)
 {
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    return px_upstream_connect_fd(p, fd, sa, salen, ops, owner, cause);
+}
+
+px_uconn_t *px_upstream_connect_fd(px_upool_t *p, int fd, const struct sockaddr *sa,
+                                   socklen_t salen, const px_uconn_ops_t *ops, void *owner,
+                                   const char **cause)
+{
     px_uconn_t *uc = fd < 0 ? NULL : calloc(1, sizeof(*uc));
     if (uc == NULL) {
         *cause = fd < 0 ? strerror(errno) : "out of memory";
@@ -193,6 +200,8 @@ px_uconn_t *px_upstream_take(px_upool_t *p, const px_uconn_ops_t *ops, void *own
     return uc;
 }
 
+int (*px_upstream_connect_hook)(const px_upool_t *p);
+
 /* ---- the proxy's connections ---------------------------------------------------------------- */
 
 static void px_upstream_proxy_readable(void *owner)
@@ -230,8 +239,12 @@ px_status_t px_upstream_attach(px_txn_t *t, int fresh, const char **cause)
         return PX_OK;
     }
     const px_conf_addr_t *a = &p->endpoint->addr;
-    uc = px_upstream_connect(p, (const struct sockaddr *)&a->sa, a->salen, &px_upstream_proxy_ops,
-                             t, cause);
+    if (px_upstream_connect_hook != NULL)
+        uc = px_upstream_connect_fd(p, px_upstream_connect_hook(p), NULL, 0, &px_upstream_proxy_ops,
+                                    t, cause);
+    else
+        uc = px_upstream_connect(p, (const struct sockaddr *)&a->sa, a->salen,
+                                 &px_upstream_proxy_ops, t, cause);
     if (uc == NULL)
         return PX_ERROR;
     t->uconn = uc;

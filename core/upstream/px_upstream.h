@@ -43,6 +43,19 @@ px_uconn_t *px_upstream_take(px_upool_t *p, const px_uconn_ops_t *ops, void *own
 px_uconn_t *px_upstream_connect(px_upool_t *p, const struct sockaddr *sa, socklen_t salen,
                                 const px_uconn_ops_t *ops, void *owner, const char **cause);
 
+/* px_upstream_connect() on a socket the caller made: fd (owned by the connection from here
+ * on, closed on failure; -1: the caller's socket call failed, errno says why) is connected to
+ * sa, or is connected already when sa is NULL (PX_IO_CONNECTED still comes from the loop). */
+px_uconn_t *px_upstream_connect_fd(px_upool_t *p, int fd, const struct sockaddr *sa,
+                                   socklen_t salen, const px_uconn_ops_t *ops, void *owner,
+                                   const char **cause);
+
+/* NULL in normal runs. When set (pyxis test-filter), a new connection for a proxied request
+ * is this function's socket instead of a connect to p's endpoint: a connected, non-blocking
+ * stream socket, or -1 with errno set. Call-outs do not use it (px_callout_connect_hook).
+ * Set before the loop runs. */
+extern int (*px_upstream_connect_hook)(const px_upool_t *p);
+
 /* Attach a connection to t for t->route->upstream: a pooled one unless `fresh`, else a new
  * one. PX_OK: t->uconn is a pooled connection ready to take a request now. PX_AGAIN: t->uconn
  * is connecting; px_proxy_upstream_event() will report PX_IO_CONNECTED or the failure.
