@@ -5,6 +5,7 @@
  *   pyxis -t [-c FILE]      check the configuration and exit
  *   pyxis -V                print the version and the versions of the linked libraries
  *   pyxis modules [DIR]     list the filter modules in DIR (default: the modules directory)
+ *   pyxis test-filter ...   run one request through a route's filters offline (px_testfilter.h)
  */
 #include <getopt.h>
 #include <malloc.h>
@@ -24,17 +25,21 @@
 #include "px_conf.h"
 #include "px_module.h"
 #include "px_process.h"
+#include "px_testfilter.h"
 
 static void px_usage(FILE *out)
 {
     fprintf(out,
             "usage: pyxis [-c FILE] [-t] [-V]\n"
             "       pyxis modules [DIR]\n"
+            "       pyxis test-filter --config FILE --request FILE [options] (--help: options)\n"
             "  -c FILE  configuration file (default %s/pyxis/pyxis.yaml)\n"
             "  -t       check the configuration and exit\n"
             "  -V       print version information and exit\n"
             "  -h       this help\n"
-            "  modules  list the filter modules in DIR (default %s) and which would be refused\n",
+            "  modules  list the filter modules in DIR (default %s) and which would be refused\n"
+            "  test-filter  run one request through a route's filters, offline, and print what\n"
+            "           the upstream and the client received\n",
             PX_SYSCONFDIR, px_module_builtin_path());
 }
 
@@ -94,6 +99,8 @@ int main(int argc, char **argv)
     px_tune_malloc();
     if (argc >= 2 && strcmp(argv[1], "modules") == 0)
         return px_modules_cmd(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "test-filter") == 0)
+        return px_testfilter_main(argc - 1, argv + 1);
     const char *file = PX_SYSCONFDIR "/pyxis/pyxis.yaml";
     int test = 0, opt;
     while ((opt = getopt(argc, argv, "c:tVh")) != -1) {

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/dns.h>
@@ -742,9 +743,35 @@ static void px_callout_pump(px_callout_t *c)
     }
 }
 
+int (*px_callout_connect_hook)(const char *upstream, const char *key, const char *head,
+                               size_t head_len, const char **error);
+
+/* px_callout_connect_hook is set: its socket instead of a pool, a resolver and a connect. */
+static void px_callout_hooked(px_callout_t *c)
+{
+    const char *error = "no connection";
+    int fd = px_callout_connect_hook(c->upstream != NULL ? c->upstream->name : NULL, c->key,
+                                     c->head, c->head_len, &error);
+    if (fd < 0) {
+        px_callout_fail(c, error);
+        return;
+    }
+    const char *cause = "out of memory";
+    px_upool_t *p = c->upstream != NULL ? c->upool : px_upstream_url_pool(c->wgen, c->key, 1);
+    if (p == NULL)
+        close(fd);
+    c->uc = p != NULL ? px_upstream_connect_fd(p, fd, NULL, 0, &px_callout_ops, c, &cause) : NULL;
+    if (c->uc == NULL)
+        px_callout_fail(c, cause);
+}
+
 /* Get a connection: a pooled one unless `fresh`, else a new one. */
 static void px_callout_go(px_callout_t *c, int fresh)
 {
+    if (px_callout_connect_hook != NULL) {
+        px_callout_hooked(c);
+        return;
+    }
     px_upool_t *p = c->upstream != NULL ? c->upool : px_upstream_url_pool(c->wgen, c->key, 0);
     if (!fresh && p != NULL) {
         c->uc = px_upstream_take(p, &px_callout_ops, c);

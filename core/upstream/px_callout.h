@@ -51,6 +51,18 @@ px_callout_t *px_callout_start(px_worker_t *w, px_wgen_t *wg, px_pool_t *owner,
                                const pyxis_callout_req_t *req, pyxis_callout_fn fn, void *arg,
                                const char **err);
 
+/*
+ * NULL in normal runs. When set (pyxis test-filter), every call-out's connection is this
+ * function's socket: no pool, resolver or connect is used. It gets the target (upstream: the
+ * upstream's name, or NULL for a URL; key: the URL's "host:port", lowercased, or NULL) and the
+ * serialized request head (borrowed for the call; the body, if any, follows it on the socket),
+ * and returns a connected, non-blocking stream socket, or -1 with *error set: the call-out then
+ * fails with that error (the text must stay valid until the worker exits). Set before the loop
+ * runs.
+ */
+extern int (*px_callout_connect_hook)(const char *upstream, const char *key, const char *head,
+                                      size_t head_len, const char **error);
+
 /* Stop a call-out: its connection is closed, its memory freed, fn is not called. A no-op from
  * inside its own fn (it is ending anyway). c is invalid afterwards, as it is after fn ran. */
 void px_callout_cancel(px_callout_t *c);
