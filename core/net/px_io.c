@@ -44,9 +44,10 @@ struct px_io_s {
     unsigned can_read : 1;          /* the socket may have more to read */
     unsigned can_write : 1;         /* the socket may take more */
     unsigned connecting : 1;
-    unsigned done : 1;    /* EOF or an error was reported: no more reading or events */
-    unsigned shut_wr : 1; /* shutdown(SHUT_WR) once the output is empty */
-    unsigned freed : 1;   /* px_io_free() was called during a callback */
+    unsigned done : 1;      /* EOF or an error was reported: no more reading or events */
+    unsigned shut_wr : 1;   /* shutdown(SHUT_WR) once the output is empty */
+    unsigned shut_done : 1; /* ... and it was done: never again (each call would wake us) */
+    unsigned freed : 1;     /* px_io_free() was called during a callback */
     unsigned timer_on : 1;
     unsigned kick_read : 1; /* px_io_schedule_read(): hand buffered input to readcb */
     unsigned rdhup : 1;     /* the peer closed its side (EPOLLRDHUP): read to EOF, a short
@@ -176,8 +177,10 @@ static void px_io_do_write(px_io_t *io)
         return;
     }
     size_t after = evbuffer_get_length(io->out);
-    if (after == 0 && io->shut_wr)
+    if (after == 0 && io->shut_wr && !io->shut_done) {
         shutdown(io->fd, SHUT_WR);
+        io->shut_done = 1;
+    }
     if (after < before && after <= io->write_low && io->writecb != NULL && !io->freed)
         io->writecb(io, io->arg);
 }
@@ -426,6 +429,8 @@ void px_io_set_write_low(px_io_t *io, size_t low)
 void px_io_shutdown_write(px_io_t *io)
 {
     io->shut_wr = 1;
-    if (evbuffer_get_length(io->out) == 0)
+    if (evbuffer_get_length(io->out) == 0 && !io->shut_done) {
         shutdown(io->fd, SHUT_WR);
+        io->shut_done = 1;
+    }
 }
