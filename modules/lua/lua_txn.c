@@ -237,6 +237,12 @@ int pxl_chunk_replace(pyxis_chunk_t *chunk, const char *s, size_t n)
     return n == 0 || pxl_api->chunk_add(chunk, s, n) == PYXIS_OK ? 0 : -1;
 }
 
+static void pxl_body_done(pyxis_txn_t *txn, void *arg)
+{
+    (void)txn;
+    pxl_body_ready(arg);
+}
+
 /* txn.req:read_body(): the whole request body as a string (waits for it). */
 static int pxl_req_read_body(lua_State *L)
 {
@@ -252,7 +258,7 @@ static int pxl_req_read_body(lua_State *L)
     if (r->c != c || r->hook != PXL_H_REQUEST)
         return luaL_error(L, "txn.req:read_body() works in on_request only");
     uint64_t max = c->s->conf->max_body ? c->s->conf->max_body : c->w->g->max_body;
-    pyxis_rc_t rc = pxl_api->req_body_read(c->txn, max);
+    pyxis_rc_t rc = pxl_api->req_body_read(c->txn, max, pxl_body_done, r);
     if (rc == PYXIS_NOT_FOUND) {
         lua_pushliteral(L, "");
         return 1;
