@@ -187,6 +187,11 @@ static void pxl_run_error(pxl_run_t *r, int st)
         pxl_api->log(txn, PYXIS_LOG_DEBUG, "%s", lua_tostring(w->L, -1));
         lua_pop(w->L, 1);
     }
+}
+
+/* After a memory error (or near the cap), collect once the failed coroutine is unreachable. */
+static void pxl_gc_after_error(pxl_worker_t *w, int st)
+{
     if (st == LUA_ERRMEM || (w->mem_limit != 0 && w->mem_used > w->mem_limit / 4 * 3))
         lua_gc(w->L, LUA_GCCOLLECT, 0);
 }
@@ -220,10 +225,12 @@ static pyxis_filter_status_t pxl_after_resume(pxl_run_t *r, int st)
                 out = PYXIS_FILTER_ERROR;
             }
         }
-    } else {
-        pxl_run_error(r, st);
+        pxl_run_end(r);
+        return out;
     }
+    pxl_run_error(r, st);
     pxl_run_end(r);
+    pxl_gc_after_error(r->w, st);
     return out;
 }
 
