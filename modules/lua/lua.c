@@ -128,19 +128,33 @@ int pxl_yield(lua_State *L, pxl_run_t *r, pxl_wait_t wait)
  * stack for the caller to push arguments after. */
 static void pxl_run_start(pxl_run_t *r, int fn)
 {
-    lua_State *L = r->w->L;
-    r->co = lua_newthread(L);
-    r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    pxl_worker_t *w = r->w;
+    if (w->nidle > 0) {
+        w->nidle--;
+        r->co = w->idle_co[w->nidle];
+        r->co_ref = w->idle_ref[w->nidle];
+    } else {
+        r->co = lua_newthread(w->L);
+        r->co_ref = luaL_ref(w->L, LUA_REGISTRYINDEX);
+    }
     r->budget_used = 0;
     r->stop = 0;
     r->wait = PXL_W_NONE;
     lua_rawgeti(r->co, LUA_REGISTRYINDEX, fn);
 }
 
-static void pxl_run_end(pxl_run_t *r)
+/* clean: the coroutine finished normally (not an error, not abandoned mid-wait), so it can
+ * run the next hook. */
+static void pxl_run_end(pxl_run_t *r, int clean)
 {
-    if (r->co_ref != LUA_NOREF && !r->w->closing)
-        luaL_unref(r->w->L, LUA_REGISTRYINDEX, r->co_ref);
+    pxl_worker_t *w = r->w;
+    if (clean && r->co_ref != LUA_NOREF && !w->closing && w->nidle < 32 && lua_status(r->co) == 0) {
+        lua_settop(r->co, 0);
+        w->idle_co[w->nidle] = r->co;
+        w->idle_ref[w->nidle++] = r->co_ref;
+    } else if (r->co_ref != LUA_NOREF && !w->closing) {
+        luaL_unref(w->L, LUA_REGISTRYINDEX, r->co_ref);
+    }
     r->co_ref = LUA_NOREF;
     r->co = NULL;
     r->chunk = NULL;
@@ -202,7 +216,7 @@ static pyxis_filter_status_t pxl_after_resume(pxl_run_t *r, int st)
     pyxis_filter_status_t out = PYXIS_FILTER_ERROR;
     if (st == LUA_YIELD) {
         if (r->wait == PXL_W_STOP) {
-            pxl_run_end(r);
+            pxl_run_end(r, 0);
             return PYXIS_FILTER_STOP;
         }
         if (r->wait != PXL_W_NONE)
@@ -225,11 +239,11 @@ static pyxis_filter_status_t pxl_after_resume(pxl_run_t *r, int st)
                 out = PYXIS_FILTER_ERROR;
             }
         }
-        pxl_run_end(r);
+        pxl_run_end(r, 1);
         return out;
     }
     pxl_run_error(r, st);
-    pxl_run_end(r);
+    pxl_run_end(r, 0);
     pxl_gc_after_error(r->w, st);
     return out;
 }
@@ -517,7 +531,7 @@ static void pxl_detach(pyxis_txn_t *txn, void *ctx)
     pxl_ctx_t *c = ctx;
     for (int d = 0; d < 2; d++)
         if (c->run[d].co != NULL)
-            pxl_run_end(&c->run[d]); /* its timer or call-out ends with the txn */
+            pxl_run_end(&c->run[d], 0); /* its timer or call-out ends with the txn */
     pxl_txn_release(c);
 }
 

@@ -120,7 +120,12 @@ typedef struct pxl_worker_s {
     int closing;               /* worker_exit is running */
 
     pxl_pending_t *pending; /* worker-level timers and call-outs in flight */
-    pxl_run_t *detached;    /* runs without a request: timers, waiting on_log hooks */
+    /* Coroutines that finished cleanly, kept for the next hook (a resume of a finished
+     * coroutine starts a new call in LuaJIT): saves a lua_newthread per hook. */
+    lua_State *idle_co[32];
+    int idle_ref[32];
+    int nidle;
+    pxl_run_t *detached; /* runs without a request: timers, waiting on_log hooks */
 } pxl_worker_t;
 
 /* What a coroutine waits for. */

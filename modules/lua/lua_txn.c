@@ -530,6 +530,20 @@ static int pxl_resp_newindex(lua_State *L)
 
 /* ---- txn --------------------------------------------------------------------------------- */
 
+static void pxl_push_req_ctx(lua_State *L, pxl_ctx_t *c);
+
+/* Push txn.ctx, made on first use and kept in the txn's env table (at env). */
+static void pxl_txn_ctx(lua_State *L, int env)
+{
+    lua_getfield(L, env, "ctx");
+    if (!lua_isnil(L, -1))
+        return;
+    lua_pop(L, 1);
+    pxl_push_req_ctx(L, pxl_obj_ctx(L, 1, PXL_O_TXN));
+    lua_pushvalue(L, -1);
+    lua_setfield(L, env, "ctx");
+}
+
 static int pxl_txn_index(lua_State *L)
 {
     lua_getfenv(L, 1);
@@ -537,6 +551,12 @@ static int pxl_txn_index(lua_State *L)
     lua_rawget(L, -2);
     if (!lua_isnil(L, -1))
         return 1;
+    size_t kl;
+    const char *k = lua_tolstring(L, 2, &kl);
+    if (k != NULL && pxl_key_is(k, kl, "ctx")) {
+        pxl_txn_ctx(L, lua_gettop(L) - 1);
+        return 1;
+    }
     lua_pushvalue(L, 2);
     lua_rawget(L, lua_upvalueindex(1));
     return 1;
@@ -643,7 +663,7 @@ static int pxl_txn_set_var(lua_State *L)
     pxl_check_writable(L, c, "txn:set_var()");
     pxl_check_rc(L, pxl_api->var_set(c->txn, name, v), "txn:set_var()");
     lua_getfenv(L, 1);
-    lua_getfield(L, -1, "ctx");
+    pxl_txn_ctx(L, lua_gettop(L));
     lua_pushvalue(L, 2);
     lua_pushvalue(L, 3);
     lua_rawset(L, -3);
@@ -721,9 +741,7 @@ void pxl_txn_push(lua_State *L, pxl_ctx_t *c)
         lua_setfenv(L, -2);
         lua_setfield(L, -2, d == 0 ? "req" : "resp");
     }
-    pxl_push_req_ctx(L, c);
-    lua_setfield(L, -2, "ctx");
-    lua_setfenv(L, -2);
+    lua_setfenv(L, -2); /* ctx: on first use (pxl_txn_ctx) */
     lua_pushvalue(L, -1);
     c->txn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
