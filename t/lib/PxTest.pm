@@ -55,7 +55,7 @@ use PxTest::Pyxis;
 use PxTest::Backend;
 
 our @EXPORT = qw(free_port raw_http parse_responses http_req build_request curl have_curl
-    pyxis_run parse_echo wait_until client rejects_ok);
+    pyxis_run parse_echo wait_until client rejects_ok write_files);
 
 our $DEFAULT_TIMEOUT = 10;
 
@@ -94,6 +94,24 @@ sub subdir {
     my ($prefix) = @_;
     my $d = testdir() . "/$prefix" . ++$subdir_seq{$prefix};
     mkdir $d or die "mkdir $d: $!";
+    return $d;
+}
+
+=head2 write_files(NAME => CONTENT, ...)
+
+Writes each file (Lua scripts, fixtures) into a fresh subdirectory of the test's temp dir and
+returns that directory's path: C<my $dir = write_files('x.lua' => 'return {}')>.
+
+=cut
+
+sub write_files {
+    my (%files) = @_;
+    my $d = subdir('files');
+    for my $name (sort keys %files) {
+        open my $f, '>', "$d/$name" or die "write $d/$name: $!";
+        print $f $files{$name};
+        close $f or die "write $d/$name: $!";
+    }
     return $d;
 }
 
