@@ -20,6 +20,7 @@ typedef struct {
     px_conf_ctx_t *cx;
     const px_ynode_t *entry; /* the filter's name node: errors without a node point here */
     px_module_t *module;
+    unsigned uses; /* conf_uses(), or ~0 when not called */
 } px_conf_mctx_t;
 
 #define PX_CC(cc)  ((px_conf_mctx_t *)(void *)(cc))
@@ -222,8 +223,9 @@ void px_conf_resolve_filters(px_conf_ctx_t *cx)
         cf->module = m;
         cf->line = f->key->line;
         void *mconf = NULL;
+        unsigned uses = ~0u;
         if (m->desc.conf_create != NULL) {
-            px_conf_mctx_t mc = {cx, f->key, m};
+            px_conf_mctx_t mc = {cx, f->key, m, ~0u};
             /* A bare "- NAME" gives the module a null node placed at the name. */
             px_ynode_t null_node = {.type = PX_YNODE_SCALAR,
                                     .str = (char *)"",
@@ -237,6 +239,7 @@ void px_conf_resolve_filters(px_conf_ctx_t *cx)
                 m->desc.conf_create((pyxis_conf_ctx_t *)(void *)&mc,
                                     (const pyxis_node_t *)(f->val ? f->val : &null_node), &mconf);
             px_module_current = saved;
+            uses = mc.uses;
             if (rc != PYXIS_OK) {
                 if (cx->nfailed == before)
                     px_conf_err(cx, f->val ? f->val : f->key, "invalid configuration");
@@ -257,11 +260,12 @@ void px_conf_resolve_filters(px_conf_ctx_t *cx)
             continue;
         }
         cf->conf = mconf;
+        cf->has = px_conf_filter_has(&m->desc) & uses;
         long slot = px_conf_moduse_add(cx, count, m, mconf);
         if (slot < 0)
             return;
         cf->slot = (unsigned)slot;
-        f->route->filter_has |= px_conf_filter_has(&m->desc);
+        f->route->filter_has |= cf->has;
     }
     cx->path[0] = '\0';
     cx->plen = 0;
@@ -293,7 +297,7 @@ void px_conf_resolve_globals(px_conf_ctx_t *cx, px_ynode_t **items, size_t n,
             continue;
         }
         size_t mark = px_conf_path_key(cx, k->str);
-        px_conf_mctx_t mc = {cx, k, m};
+        px_conf_mctx_t mc = {cx, k, m, ~0u};
         void *gconf = NULL;
         size_t before = cx->nfailed;
         const px_module_t *saved = px_module_current;
@@ -382,6 +386,19 @@ const pyxis_node_t *px_api_node_get(const pyxis_node_t *n, const char *key)
             return (const pyxis_node_t *)y->items[i + 1];
     }
     return NULL;
+}
+
+int px_api_node_quoted(const pyxis_node_t *n)
+{
+    const px_ynode_t *y = PX_NODE(n);
+    return y != NULL && y->type == PX_YNODE_SCALAR && y->quoted;
+}
+
+void px_api_conf_uses(pyxis_conf_ctx_t *cc, unsigned uses)
+{
+    PX_CC(cc)->uses =
+        uses & (PX_FILTER_HAS_REQ_HEADERS | PX_FILTER_HAS_REQ_BODY | PX_FILTER_HAS_RESP_HEADERS |
+                PX_FILTER_HAS_RESP_BODY | PX_FILTER_HAS_LOG);
 }
 
 unsigned px_api_node_line(const pyxis_node_t *n)

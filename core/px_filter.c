@@ -16,6 +16,7 @@
 #include "px_h1_server.h"
 #include "px_log.h"
 #include "px_module.h"
+#include "px_module_api.h"
 #include "px_pool.h"
 
 static void px_filter_resume_cb(evutil_socket_t fd, short what, void *arg);
@@ -97,37 +98,33 @@ static int px_filter_call(px_txn_t *t, px_txn_filter_t *tf, px_fphase_t phase, i
 {
     const pyxis_module_t *d = &tf->f->module->desc;
     pyxis_txn_t *pt = (pyxis_txn_t *)t;
+    unsigned has = tf->f->has;
     int st = PYXIS_FILTER_CONTINUE;
-    *called = 1;
+    *called = 0;
+    if (phase == PX_FPHASE_REQ_HEADERS)
+        t->body_read_asked = 0; /* req_body_read() counts only with this call's PAUSE */
     px_module_current = tf->f->module;
+    px_module_set_wgen_ctx(t->wgen); /* worker timers and call-outs belong to its generation */
     switch (phase) {
     case PX_FPHASE_REQ_HEADERS:
-        t->body_read_asked = 0; /* req_body_read() counts only with this call's PAUSE */
-        if (d->on_request_headers != NULL)
+        if ((*called = (has & PX_FILTER_HAS_REQ_HEADERS) != 0))
             st = d->on_request_headers(pt, tf->ctx);
-        else
-            *called = 0;
         break;
     case PX_FPHASE_REQ_BODY:
-        if (d->on_request_body != NULL)
+        if ((*called = (has & PX_FILTER_HAS_REQ_BODY) != 0))
             st = d->on_request_body(pt, tf->ctx, (pyxis_chunk_t *)t->req_chunk, last);
-        else
-            *called = 0;
         break;
     case PX_FPHASE_RESP_HEADERS:
-        if (d->on_response_headers != NULL)
+        if ((*called = (has & PX_FILTER_HAS_RESP_HEADERS) != 0))
             st = d->on_response_headers(pt, tf->ctx);
-        else
-            *called = 0;
         break;
     case PX_FPHASE_RESP_BODY:
-        if (d->on_response_body != NULL)
+        if ((*called = (has & PX_FILTER_HAS_RESP_BODY) != 0))
             st = d->on_response_body(pt, tf->ctx, (pyxis_chunk_t *)t->resp_chunk, last);
-        else
-            *called = 0;
         break;
-    default: *called = 0; break;
+    default: break;
     }
+    px_module_set_wgen_ctx(NULL);
     px_module_current = NULL;
     return st;
 }
@@ -270,10 +267,12 @@ void px_filter_log(px_txn_t *t)
     unsigned n = t->nlog > t->nreached ? t->nlog : t->nreached;
     for (unsigned i = 0; i < n; i++) {
         px_txn_filter_t *tf = &t->filters[i];
-        if (tf->f->module->desc.on_log == NULL)
+        if (!(tf->f->has & PX_FILTER_HAS_LOG))
             continue;
         px_module_current = tf->f->module;
+        px_module_set_wgen_ctx(t->wgen);
         tf->f->module->desc.on_log((pyxis_txn_t *)t, tf->ctx);
+        px_module_set_wgen_ctx(NULL);
         px_module_current = NULL;
     }
 }

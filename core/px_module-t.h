@@ -27,7 +27,8 @@ struct px_module_s {
     px_module_t *next;   /* the process's list of loaded modules */
 };
 
-/* Which callbacks a route's filters have, to skip whole phases in one test. */
+/* Which callbacks a route's filters have, to skip whole phases in one test. The same bits as
+ * the SDK's PYXIS_USES_*. */
 enum {
     PX_FILTER_HAS_REQ_HEADERS = 1 << 0,
     PX_FILTER_HAS_REQ_BODY = 1 << 1,
@@ -42,6 +43,7 @@ typedef struct {
     void *conf;    /* what conf_create stored (owned by the module; conf_free'd with the
                       snapshot) */
     unsigned slot; /* the module's index in the snapshot's px_conf_modset_t */
+    unsigned has;  /* PX_FILTER_HAS_*: the callbacks this filter uses (conf_uses) */
     unsigned line; /* where it was written, for logs */
 } px_conf_filter_t;
 

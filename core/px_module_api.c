@@ -31,6 +31,12 @@
 #include "px_worker.h"
 
 _Static_assert(sizeof(pyxis_str_t) == sizeof(px_str_t), "pyxis_str_t layout");
+_Static_assert((int)PYXIS_USES_REQUEST_HEADERS == (int)PX_FILTER_HAS_REQ_HEADERS &&
+                   (int)PYXIS_USES_REQUEST_BODY == (int)PX_FILTER_HAS_REQ_BODY &&
+                   (int)PYXIS_USES_RESPONSE_HEADERS == (int)PX_FILTER_HAS_RESP_HEADERS &&
+                   (int)PYXIS_USES_RESPONSE_BODY == (int)PX_FILTER_HAS_RESP_BODY &&
+                   (int)PYXIS_USES_LOG == (int)PX_FILTER_HAS_LOG,
+               "PYXIS_USES_* and PX_FILTER_HAS_* agree");
 _Static_assert(offsetof(pyxis_str_t, len) == offsetof(px_str_t, len), "pyxis_str_t layout");
 _Static_assert(sizeof(pyxis_header_t) == sizeof(px_header_t), "pyxis_header_t layout");
 _Static_assert(offsetof(pyxis_header_t, value) == offsetof(px_header_t, value),
@@ -1175,6 +1181,8 @@ static const pyxis_api_t px_api = {
     .worker_data = px_api_worker_data,
 
     .var_known = px_api_var_known,
+    .conf_uses = px_api_conf_uses,
+    .node_quoted = px_api_node_quoted,
 };
 
 const pyxis_api_t *px_module_api(void)

@@ -18,6 +18,8 @@ const pyxis_node_t *px_api_node_key_at(const pyxis_node_t *n, size_t i);
 const pyxis_node_t *px_api_node_value_at(const pyxis_node_t *n, size_t i);
 const pyxis_node_t *px_api_node_get(const pyxis_node_t *n, const char *key);
 unsigned px_api_node_line(const pyxis_node_t *n);
+int px_api_node_quoted(const pyxis_node_t *n);
+void px_api_conf_uses(pyxis_conf_ctx_t *cc, unsigned uses);
 unsigned px_api_node_col(const pyxis_node_t *n);
 pyxis_rc_t px_api_conf_error(pyxis_conf_ctx_t *cc, const pyxis_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -106,9 +106,7 @@ sub example {
     is($r->{h}{location}, 'http://www.example.com/next', 'response-headers: Location rewritten');
     $px->stop;
 }
-SKIP: {
-    skip 'pyxis.json comes with lua_util (not merged yet)', 4
-        unless -f "$ENV{PYXIS_SRCDIR}/modules/lua/lua_util.c";
+{
     my ($px, $port) = example('json-validate');
     my @ct = ('Content-Type' => 'application/json');
     my $r = http_req($port, method => 'POST', path => '/', headers => \@ct,

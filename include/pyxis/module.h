@@ -101,6 +101,15 @@ typedef struct pyxis_timer_s pyxis_timer_t;       /* a timer */
 typedef struct pyxis_callout_s pyxis_callout_t;   /* an HTTP call-out in flight */
 typedef struct pyxis_shdict_s pyxis_shdict_t;     /* a dictionary shared by all workers */
 
+/* Filter callbacks, for conf_uses(). */
+enum {
+    PYXIS_USES_REQUEST_HEADERS = 1 << 0,
+    PYXIS_USES_REQUEST_BODY = 1 << 1,
+    PYXIS_USES_RESPONSE_HEADERS = 1 << 2,
+    PYXIS_USES_RESPONSE_BODY = 1 << 3,
+    PYXIS_USES_LOG = 1 << 4,
+};
+
 /* What a filter callback tells the core to do next. */
 typedef enum {
     PYXIS_FILTER_CONTINUE = 0, /* pass on to the next filter (or the upstream / the client) */
@@ -434,6 +443,13 @@ typedef struct pyxis_api_s {
     /* Is `name` a variable var() knows (for checking templates at config time)? "header.X",
      * "resp_header.X" and "var.X" count for any non-empty X. */
     int (*var_known)(pyxis_str_t name);
+
+    /* In conf_create: the filter callbacks this conf will use, a mask of PYXIS_USES_*. The
+     * core then skips the others for this filter (a body phase nobody uses costs nothing).
+     * Without this call, every callback the descriptor has counts as used. */
+    void (*conf_uses)(pyxis_conf_ctx_t *cc, unsigned uses);
+    /* Was the scalar quoted in the YAML ("42" rather than 42)? */
+    int (*node_quoted)(const pyxis_node_t *n);
 } pyxis_api_t;
 
 /* ---- the module descriptor --------------------------------------------------------------
@@ -458,7 +474,8 @@ typedef struct pyxis_api_s {
  *     Content-Length fails the request rather than send ambiguous framing.
  *   - PAUSE stops this direction of the request until resume(); while paused the core stops
  *     reading the corresponding peer (backpressure), and the route timeout keeps running. In a
- *     body callback, the bytes left in the chunk are kept and passed on after resume().
+ *     body callback, the bytes left in the chunk are kept and passed on after resume(); the
+ *     chunk stays valid (the same object) until resume() and may be changed up to then.
  *   - STOP is accepted from the request phases and on_response_headers (after respond());
  *     from on_response_body, or without respond(), it counts as ERROR.
  *   - Failures: init() failing refuses the config that named the module. conf_create()

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lua_mod.h"
+#include "lua_util.h"
 
 static pyxis_txn_t *pxl_cur_txn(lua_State *L)
 {
@@ -797,7 +798,7 @@ void pxl_pyxis_open(lua_State *L)
     lua_setfield(L, -2, "__index");
     lua_setmetatable(L, -2);
     lua_setfield(L, -2, "shared");
-    /* TODO(luautil): pxl_util_open(L) adds json, base64, hex, sha*, hmac, url, ... here. */
+    pxl_util_open(L); /* json, base64, hex, sha*, hmac, random_bytes, url, ... */
     lua_pushvalue(L, -1);
     lua_setglobal(L, "pyxis");
     lua_pushcfunction(L, pxl_log_info);

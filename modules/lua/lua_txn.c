@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "lua_mod.h"
+#include "lua_util.h"
 
 enum { PXL_O_TXN = 0, PXL_O_REQ, PXL_O_RESP, PXL_O_REQH, PXL_O_RESPH };
 
@@ -310,73 +311,13 @@ static int pxl_resp_body_will_change(lua_State *L)
 
 /* ---- txn.req ----------------------------------------------------------------------------- */
 
-static int pxl_hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    ch |= 0x20;
-    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
-/* Push s percent-decoded ('+' is a space). */
-static void pxl_push_unescaped(lua_State *L, const char *s, size_t n)
-{
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (size_t i = 0; i < n; i++) {
-        int hi, lo;
-        if (s[i] == '+')
-            luaL_addchar(&b, ' ');
-        else if (s[i] == '%' && i + 2 < n && (hi = pxl_hexval(s[i + 1])) >= 0 &&
-                 (lo = pxl_hexval(s[i + 2])) >= 0) {
-            luaL_addchar(&b, (char)(hi * 16 + lo));
-            i += 2;
-        } else
-            luaL_addchar(&b, s[i]);
-    }
-    luaL_pushresult(&b);
-}
-
-/* txn.req.args: the query parsed: name -> value, a list for a repeated name, true for a name
- * without "=". TODO(luautil): use pyxis.url.parse_query once lua_util is merged. */
+/* txn.req.args: the query parsed by pyxis.url.parse_query (name -> value, a list for a
+ * repeated name, true for a name without "="). */
 static void pxl_push_args(lua_State *L, pyxis_str_t q)
 {
-    lua_newtable(L);
-    size_t i = 0;
-    while (i < q.len) {
-        size_t e = i;
-        while (e < q.len && q.data[e] != '&')
-            e++;
-        size_t eq = i;
-        while (eq < e && q.data[eq] != '=')
-            eq++;
-        if (eq > i) {
-            pxl_push_unescaped(L, q.data + i, eq - i);
-            if (eq < e)
-                pxl_push_unescaped(L, q.data + eq + 1, e - eq - 1);
-            else
-                lua_pushboolean(L, 1);
-            lua_pushvalue(L, -2);
-            lua_rawget(L, -4);
-            if (lua_isnil(L, -1)) {
-                lua_pop(L, 1);
-                lua_rawset(L, -3);
-            } else {
-                if (!lua_istable(L, -1)) {
-                    lua_createtable(L, 2, 0);
-                    lua_insert(L, -2);
-                    lua_rawseti(L, -2, 1);
-                    lua_pushvalue(L, -3);
-                    lua_pushvalue(L, -2);
-                    lua_rawset(L, -6);
-                }
-                lua_insert(L, -2);
-                lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
-                lua_pop(L, 2);
-            }
-        }
-        i = e + 1;
-    }
+    lua_pushcfunction(L, pxl_url_parse_query);
+    lua_pushlstring(L, q.data, q.len);
+    lua_call(L, 1, 1);
 }
 
 static int pxl_key_is(const char *k, size_t kl, const char *lit)

@@ -797,7 +797,7 @@ static void pxl_url_query_add(lua_State *L, int t)
     }
 }
 
-static int pxl_url_parse_query(lua_State *L)
+int pxl_url_parse_query(lua_State *L)
 {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);

@@ -85,4 +85,7 @@
  * when out of memory. */
 void pxl_util_open(lua_State *L);
 
+/* pyxis.url.parse_query as a lua_CFunction (txn.req.args uses it directly). */
+int pxl_url_parse_query(lua_State *L);
+
 #endif
