@@ -13,6 +13,7 @@
  * source is kept in the config arena and compiled again by each worker (lua.c), so a worker
  * runs exactly what was checked, even if the file changed since.
  */
+#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,6 +256,40 @@ static pyxis_rc_t pxl_check_syntax(pyxis_conf_ctx_t *cc, const pyxis_node_t *at,
     return out;
 }
 
+/*
+ * Which hooks the script can define, to tell the core (conf_uses): a hook whose name does not
+ * appear in the script's text cannot be defined by it, so its phase costs nothing (a route
+ * with only header hooks does not have its bodies filtered). A script that uses `require` may
+ * get its hooks from elsewhere: it counts as using them all. docs/lua.md says so.
+ */
+static unsigned pxl_conf_hooks(const char *src, size_t len)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } hooks[] = {{"on_request_body", PYXIS_USES_REQUEST_BODY},
+                 {"on_request", PYXIS_USES_REQUEST_HEADERS},
+                 {"on_response_body", PYXIS_USES_RESPONSE_BODY},
+                 {"on_response", PYXIS_USES_RESPONSE_HEADERS},
+                 {"on_log", PYXIS_USES_LOG}};
+    unsigned uses = 0;
+    if (memmem(src, len, "require", 7) != NULL)
+        return ~0u;
+    for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
+        size_t n = strlen(hooks[i].name);
+        for (const char *p = src; (p = memmem(p, len - (size_t)(p - src), hooks[i].name, n));
+             p += n) {
+            /* "on_request" inside "on_request_body" is not on_request itself. */
+            if (p + n < src + len && (p[n] == '_' || (p[n] >= 'a' && p[n] <= 'z')))
+                continue;
+            uses |= hooks[i].bit;
+            break;
+        }
+    }
+    /* The request-headers callback also carries txn.req:read_body() and txn.ctx set-up. */
+    return uses | PYXIS_USES_REQUEST_HEADERS;
+}
+
 pyxis_rc_t pxl_conf_create(pyxis_conf_ctx_t *cc, const pyxis_node_t *node, void **out)
 {
     static const char *const keys[] = {"file", "code", "config", "max_body"};
@@ -316,6 +351,7 @@ pyxis_rc_t pxl_conf_create(pyxis_conf_ctx_t *cc, const pyxis_node_t *node, void 
         return PYXIS_ERROR;
     if (pxl_check_syntax(cc, file ? file : code, c) != PYXIS_OK)
         return PYXIS_ERROR;
+    pxl_api->conf_uses(cc, pxl_conf_hooks(c->source, c->len));
     return PYXIS_OK;
 }
 
