@@ -165,3 +165,15 @@ int px_pool_cleanup_add(px_pool_t *pool, px_pool_cleanup_fn fn, void *data)
     pool->cleanups = c;
     return 0;
 }
+
+const char *px_pcause(px_pool_t *pool, const char *what, const char *detail)
+{
+    size_t a = strlen(what), b = strlen(detail);
+    char *p = px_pnalloc(pool, a + 2 + b + 1);
+    if (p == NULL)
+        return what;
+    memcpy(p, what, a);
+    memcpy(p + a, ": ", 2);
+    memcpy(p + a + 2, detail, b + 1);
+    return p;
+}

@@ -30,6 +30,10 @@ char *px_pstrdup(px_pool_t *pool, const char *s);
 char *px_pstrndup(px_pool_t *pool, const char *s, size_t n);
 void *px_pmemdup(px_pool_t *pool, const void *p, size_t n);
 
+/* "what: detail" in the pool (NUL-terminated), for an error cause that must say more than a
+ * constant can; `what` itself when out of memory. */
+const char *px_pcause(px_pool_t *pool, const char *what, const char *detail);
+
 /* Register fn(data) to run when the pool is destroyed. Returns -1 when out of memory (the
  * caller must then release the resource itself). */
 int px_pool_cleanup_add(px_pool_t *pool, px_pool_cleanup_fn fn, void *data);

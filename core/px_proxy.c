@@ -305,19 +305,6 @@ static int px_proxy_default_host(px_txn_t *t)
     return 0;
 }
 
-/* "what: detail" in the txn pool, for a cause that must say more than a constant can. */
-static const char *px_proxy_cause(px_txn_t *t, const char *what, const char *detail)
-{
-    size_t a = strlen(what), b = strlen(detail);
-    char *p = px_pnalloc(t->pool, a + 2 + b + 1);
-    if (p == NULL)
-        return what;
-    memcpy(p, what, a);
-    memcpy(p + a, ": ", 2);
-    memcpy(p + a + 2, detail, b + 1);
-    return p;
-}
-
 /* ---- attaching, retrying, detaching -------------------------------------------------------- */
 
 static void px_proxy_send(px_txn_t *t);
@@ -743,8 +730,8 @@ static int px_proxy_read_response_head(px_txn_t *t)
                                  &lim, &err) != PX_H1_DONE) {
             uc->answered = 1; /* not retryable: the upstream did answer */
             px_proxy_upstream_failed(t, 502,
-                                     px_proxy_cause(t, "invalid upstream response",
-                                                    err.reason ? err.reason : "unparsable head"));
+                                     px_pcause(t->pool, "invalid upstream response",
+                                               err.reason ? err.reason : "unparsable head"));
             return -1;
         }
         if (resp.status < 200) {
@@ -923,8 +910,8 @@ void px_proxy_upstream_event(px_txn_t *t, short what)
     if (uc->state == PX_UCONN_CONNECTING) {
         int timeout = (what & PX_IO_TIMEOUT) != 0;
         const char *cause = timeout ? "upstream connect timeout"
-                                    : px_proxy_cause(t, "cannot connect to upstream",
-                                                     strerror(px_io_error(uc->io)));
+                                    : px_pcause(t->pool, "cannot connect to upstream",
+                                                strerror(px_io_error(uc->io)));
         px_proxy_detach(t, 0);
         px_txn_fail(t, timeout ? 504 : 502, cause);
         return;
@@ -955,9 +942,9 @@ void px_proxy_upstream_event(px_txn_t *t, short what)
     const char *cause = strerror(px_io_error(uc->io));
     if (!uc->head_done) {
         px_proxy_upstream_failed(t, 502,
-                                 px_proxy_cause(t, "upstream failed before responding", cause));
+                                 px_pcause(t->pool, "upstream failed before responding", cause));
         return;
     }
     px_proxy_detach(t, 0);
-    px_txn_fail(t, 502, px_proxy_cause(t, "upstream failed during the body", cause));
+    px_txn_fail(t, 502, px_pcause(t->pool, "upstream failed during the body", cause));
 }

@@ -406,19 +406,6 @@ static const char *px_callout_prepare(px_callout_t *c, px_wgen_t *wg, const pyxi
 
 /* ---- ending ------------------------------------------------------------------------------- */
 
-/* "what: detail" in the call-out's pool (valid until fn returns). */
-static const char *px_callout_cause(px_callout_t *c, const char *what, const char *detail)
-{
-    size_t a = strlen(what), b = strlen(detail);
-    char *p = px_pnalloc(c->pool, a + 2 + b + 1);
-    if (p == NULL)
-        return what;
-    memcpy(p, what, a);
-    memcpy(p + a, ": ", 2);
-    memcpy(p + a + 2, detail, b + 1);
-    return p;
-}
-
 static const char *px_callout_errno(int err)
 {
     switch (err) {
@@ -535,7 +522,7 @@ static void px_callout_connect(px_callout_t *c)
 static void px_callout_resolved(px_callout_t *c, int result)
 {
     if (result != 0) {
-        px_callout_fail(c, px_callout_cause(c, "dns", evutil_gai_strerror(result)));
+        px_callout_fail(c, px_pcause(c->pool, "dns", evutil_gai_strerror(result)));
         return;
     }
     if (c->naddrs == 0) {
@@ -676,8 +663,8 @@ static int px_callout_read_head(px_callout_t *c)
         px_h1_limits_t lim = {PX_CALLOUT_MAX_HEAD, PX_CALLOUT_MAX_HEADERS, 0};
         if (px_h1_parse_response(copy, head, &resp, hs, PX_CALLOUT_MAX_HEADERS, &lim, &err) !=
             PX_H1_DONE) {
-            px_callout_fail(c, px_callout_cause(c, "invalid response",
-                                                err.reason ? err.reason : "unparsable head"));
+            px_callout_fail(c, px_pcause(c->pool, "invalid response",
+                                         err.reason ? err.reason : "unparsable head"));
             return -1;
         }
         if (resp.status < 200) {
@@ -730,8 +717,8 @@ static void px_callout_pump(px_callout_t *c)
     case PX_OK: px_callout_finish(c, c->status, NULL, c->keepalive); return;
     case PX_DECLINED: px_callout_fail(c, "response body too large"); return;
     case PX_ERROR:
-        px_callout_fail(c, px_callout_cause(c, "invalid response",
-                                            err.reason ? err.reason : "bad chunked framing"));
+        px_callout_fail(c, px_pcause(c->pool, "invalid response",
+                                     err.reason ? err.reason : "bad chunked framing"));
         return;
     default: break;
     }
