@@ -102,6 +102,8 @@ struct px_worker_s {
     struct evbuffer *log_buf; /* access-log line being formatted, reused */
     /* Call-outs in flight and the resolver (px_callout.c); NULL until the first call-out. */
     struct px_callout_worker_s *callouts;
+    /* The client SSL_CTX of https call-outs (px_tls.c); NULL until the first one. */
+    struct ssl_ctx_st *tls_client;
 };
 
 #endif

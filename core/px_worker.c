@@ -26,6 +26,7 @@
 #include "px_h1_server.h"
 #include "px_log.h"
 #include "px_module_api.h"
+#include "px_tls.h"
 #include "px_upstream.h"
 #include "px_worker.h"
 
@@ -308,6 +309,7 @@ static void px_worker_cleanup(px_worker_t *w)
         w->old = next;
     }
     w->cur = NULL;
+    px_tls_worker_exit(w); /* after the views: their idle connections hold SSL objects */
     event_free(w->notify_ev);
     event_base_free(w->base);
     close(w->notify_fd);

@@ -9,8 +9,17 @@
  * activated by hand (event_active, no syscall) to flush output queued during a callback or to
  * resume reading after a pause; such a wake-up at worst costs one read or write that returns
  * EAGAIN.
+ *
+ * TLS (client side, px_io_start_tls) keeps the same event and the same two flags. Everything
+ * TLS lives behind io->tls, so a plain socket pays one pointer test per wake-up. OpenSSL reads
+ * and writes the socket itself; what it reports is mapped onto the flags: SSL_ERROR_WANT_READ
+ * clears can_read, SSL_ERROR_WANT_WRITE clears can_write, and each direction remembers which
+ * flag it waits for (a write that wants to read waits for readability, and the reverse).
+ * Reading goes on until OpenSSL says WANT_READ (a record may hold more than one read takes, so
+ * a short read proves nothing), which also drains SSL_pending data.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,11 +29,27 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "px_io.h"
 
 #define PX_IO_READ_MIN (16 * 1024)
 #define PX_IO_READ_MAX (64 * 1024)
+
+/* What an SSL call waits for before it is tried again. */
+enum { PX_IO_TLS_GO = 0, PX_IO_TLS_WANT_READ, PX_IO_TLS_WANT_WRITE };
+
+/* The TLS state of a px_io (px_io_start_tls); NULL on a plain socket. */
+typedef struct {
+    SSL *ssl;                 /* owned: freed with the px_io */
+    unsigned char rd_want;    /* PX_IO_TLS_*: what the last SSL_read waits for */
+    unsigned char wr_want;    /* PX_IO_TLS_*: what the last SSL_write waits for */
+    unsigned handshaking : 1; /* PX_IO_CONNECTED is reported when it ends */
+    unsigned fatal : 1;       /* a fatal error: no SSL_shutdown at free */
+    char reason[160];         /* px_io_tls_error() */
+} px_io_tls_t;
 
 struct px_io_s {
     int fd;
@@ -35,6 +60,7 @@ struct px_io_s {
     px_io_cb readcb, writecb;
     px_io_event_cb eventcb;
     void *arg;
+    px_io_tls_t *tls; /* NULL: a plain socket */
     size_t read_high, write_low;
     size_t read_size; /* next read's size: grows while reads fill it */
     uint64_t read_ms, write_ms;
@@ -61,8 +87,12 @@ static uint64_t px_io_now(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static void px_io_tls_free(px_io_tls_t *tls);
+
 static void px_io_destroy(px_io_t *io)
 {
+    if (io->tls != NULL)
+        px_io_tls_free(io->tls);
     event_free(io->ev);
     event_free(io->timer);
     evbuffer_free(io->in);
@@ -119,7 +149,8 @@ static void px_io_timer(evutil_socket_t fd, short what, void *arg)
             next = io->read_ms - idle;
         }
     }
-    if (!io->freed && io->write_ms > 0 && (io->connecting || evbuffer_get_length(io->out) > 0)) {
+    int connecting = io->connecting || (io->tls != NULL && io->tls->handshaking);
+    if (!io->freed && io->write_ms > 0 && (connecting || evbuffer_get_length(io->out) > 0)) {
         uint64_t idle = now - io->last_write;
         if (idle >= io->write_ms) {
             io->write_ms = 0;
@@ -156,6 +187,18 @@ void px_io_set_timeouts(px_io_t *io, uint64_t read_ms, uint64_t write_ms)
     px_io_arm_timer(io, first);
 }
 
+/* Stop sending: close_notify first on TLS (best effort: never waited for). */
+static void px_io_shut(px_io_t *io)
+{
+    if (io->tls != NULL && !io->tls->handshaking && !io->tls->fatal) {
+        ERR_clear_error();
+        SSL_shutdown(io->tls->ssl);
+        ERR_clear_error();
+    }
+    shutdown(io->fd, SHUT_WR);
+}
+
+/* Plain sockets only (px_io_cb_ev sends TLS elsewhere), as px_io_do_read. */
 static void px_io_do_write(px_io_t *io)
 {
     size_t before = evbuffer_get_length(io->out);
@@ -178,7 +221,7 @@ static void px_io_do_write(px_io_t *io)
     }
     size_t after = evbuffer_get_length(io->out);
     if (after == 0 && io->shut_wr && !io->shut_done) {
-        shutdown(io->fd, SHUT_WR);
+        px_io_shut(io);
         io->shut_done = 1;
     }
     if (after < before && after <= io->write_low && io->writecb != NULL && !io->freed)
@@ -266,8 +309,12 @@ static void px_io_finish_connect(px_io_t *io)
         return;
     }
     io->last_read = io->last_write = px_io_now();
+    if (io->tls != NULL)
+        return; /* PX_IO_CONNECTED comes when the handshake is done */
     px_io_event(io, PX_IO_CONNECTED);
 }
+
+static void px_io_tls_ev(px_io_t *io, short what);
 
 static void px_io_cb_ev(evutil_socket_t fd, short what, void *arg)
 {
@@ -284,6 +331,10 @@ static void px_io_cb_ev(evutil_socket_t fd, short what, void *arg)
             /* still connecting, or failed: reading waits for the outcome */
             goto out;
         }
+    }
+    if (io->tls != NULL) {
+        px_io_tls_ev(io, what);
+        goto out;
     }
     if (what & EV_WRITE) {
         io->can_write = 1;
@@ -430,7 +481,240 @@ void px_io_shutdown_write(px_io_t *io)
 {
     io->shut_wr = 1;
     if (evbuffer_get_length(io->out) == 0 && !io->shut_done) {
-        shutdown(io->fd, SHUT_WR);
+        px_io_shut(io);
         io->shut_done = 1;
     }
+}
+
+/* ---- TLS (client side) --------------------------------------------------------------------- */
+
+int px_io_start_tls(px_io_t *io, SSL *ssl)
+{
+    px_io_tls_t *tls = calloc(1, sizeof(*tls));
+    if (tls == NULL)
+        return -1;
+    if (SSL_set_fd(ssl, io->fd) != 1) { /* a socket BIO without BIO_CLOSE: the fd stays ours */
+        ERR_clear_error();
+        free(tls);
+        return -1;
+    }
+    SSL_set_connect_state(ssl);
+    SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    tls->ssl = ssl;
+    tls->handshaking = 1;
+    io->tls = tls;
+    if (!io->connecting)
+        event_active(io->ev, EV_WRITE, 1); /* connected already: the handshake starts now */
+    return 0;
+}
+
+const char *px_io_tls_error(const px_io_t *io)
+{
+    return io->tls != NULL && io->tls->reason[0] != '\0' ? io->tls->reason : NULL;
+}
+
+static void px_io_tls_free(px_io_tls_t *tls)
+{
+    /* close_notify, best effort: one non-blocking try, its answer never waited for; not after
+     * a fatal error (OpenSSL forbids it) nor before the handshake ended. */
+    if (!tls->handshaking && !tls->fatal) {
+        ERR_clear_error();
+        SSL_shutdown(tls->ssl);
+    }
+    ERR_clear_error();
+    SSL_free(tls->ssl);
+    free(tls);
+}
+
+/* May an SSL call that waits for `want` be tried now? */
+static int px_io_tls_ready(const px_io_t *io, unsigned want)
+{
+    return want == PX_IO_TLS_GO || (want == PX_IO_TLS_WANT_READ ? io->can_read : io->can_write);
+}
+
+/* Classify the failure of an SSL call that returned ret <= 0, right after it (before anything
+ * else touches the thread's error queue). Returns 0 when it waits for the socket (the flag it
+ * waits for is cleared and *want says which), else the event to report: PX_IO_EOF (the peer
+ * closed; after the handshake a close without close_notify counts as EOF too, as on a plain
+ * socket: HTTP framing tells a whole response from a cut one) or PX_IO_ERROR (io->err set and,
+ * for TLS failures, the reason px_io_tls_error() gives). */
+static short px_io_tls_check(px_io_t *io, int ret, unsigned char *want)
+{
+    px_io_tls_t *tls = io->tls;
+    int sys = errno;
+    int err = SSL_get_error(tls->ssl, ret);
+    if (err == SSL_ERROR_WANT_READ) {
+        io->can_read = 0;
+        *want = PX_IO_TLS_WANT_READ;
+        return 0;
+    }
+    if (err == SSL_ERROR_WANT_WRITE) {
+        io->can_write = 0;
+        *want = PX_IO_TLS_WANT_WRITE;
+        return 0;
+    }
+    unsigned long e = ERR_peek_error();
+    int peer_closed =
+        err == SSL_ERROR_ZERO_RETURN ||
+        (err == SSL_ERROR_SYSCALL && e == 0 && (sys == 0 || ret == 0)) ||
+        (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING);
+    ERR_clear_error();
+    if (err != SSL_ERROR_ZERO_RETURN)
+        tls->fatal = 1;
+    if (peer_closed && !tls->handshaking) {
+        io->can_read = 0;
+        return PX_IO_EOF;
+    }
+    const char *what = tls->handshaking ? "TLS handshake failed" : "TLS error";
+    long v = SSL_get_verify_result(tls->ssl);
+    io->err = EPROTO;
+    if (v != X509_V_OK) {
+        snprintf(tls->reason, sizeof(tls->reason), "certificate verify failed: %s",
+                 X509_verify_cert_error_string(v));
+    } else if (peer_closed) {
+        snprintf(tls->reason, sizeof(tls->reason), "%s: connection closed by the peer", what);
+    } else if (e != 0) {
+        const char *r = ERR_reason_error_string(e);
+        snprintf(tls->reason, sizeof(tls->reason), "%s: %s", what, r != NULL ? r : "error");
+    } else {
+        io->err = sys != 0 ? sys : EIO; /* a socket error: px_io_error() tells it */
+    }
+    return PX_IO_ERROR;
+}
+
+/* One handshake step: 1 done (PX_IO_CONNECTED was reported), 0 waiting, -1 failed. */
+static int px_io_tls_handshake(px_io_t *io)
+{
+    px_io_tls_t *tls = io->tls;
+    if (!px_io_tls_ready(io, tls->rd_want))
+        return 0;
+    ERR_clear_error();
+    int ret = SSL_do_handshake(tls->ssl);
+    if (ret == 1) {
+        tls->handshaking = 0;
+        tls->rd_want = PX_IO_TLS_GO;
+        io->last_read = io->last_write = px_io_now();
+        px_io_event(io, PX_IO_CONNECTED);
+        return 1;
+    }
+    short ev = px_io_tls_check(io, ret, &tls->rd_want);
+    if (ev == 0)
+        return 0;
+    px_io_event(io, PX_IO_ERROR | PX_IO_WRITING); /* as a failed connect */
+    return -1;
+}
+
+static void px_io_tls_do_write(px_io_t *io)
+{
+    px_io_tls_t *tls = io->tls;
+    size_t before = evbuffer_get_length(io->out);
+    while (!tls->handshaking && evbuffer_get_length(io->out) > 0 &&
+           px_io_tls_ready(io, tls->wr_want)) {
+        /* The first segment as it is: SSL_write copies it into records, nothing else does. A
+         * retry after WANT_* sees the same bytes again (maybe more: the segment only grows),
+         * which ACCEPT_MOVING_WRITE_BUFFER allows. */
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(io->out, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+            break;
+        int len = v.iov_len > INT32_MAX ? INT32_MAX : (int)v.iov_len;
+        ERR_clear_error();
+        int n = SSL_write(tls->ssl, v.iov_base, len);
+        if (n > 0) {
+            tls->wr_want = PX_IO_TLS_GO;
+            evbuffer_drain(io->out, (size_t)n);
+            io->last_write = px_io_now();
+            continue;
+        }
+        short ev = px_io_tls_check(io, n, &tls->wr_want);
+        if (ev != 0) {
+            px_io_event(io, ev | PX_IO_WRITING);
+            return;
+        }
+        break;
+    }
+    size_t after = evbuffer_get_length(io->out);
+    if (after == 0 && io->shut_wr && !io->shut_done) {
+        px_io_shut(io);
+        io->shut_done = 1;
+    }
+    if (after < before && after <= io->write_low && io->writecb != NULL && !io->freed)
+        io->writecb(io, io->arg);
+}
+
+static void px_io_tls_do_read(px_io_t *io)
+{
+    px_io_tls_t *tls = io->tls;
+    int tried = 0;
+    while (io->reading && !io->done && !io->freed && !tls->handshaking &&
+           px_io_tls_ready(io, tls->rd_want)) {
+        /* A batch: records until OpenSSL wants the socket or the batch is full, then readcb
+         * once. An SSL_read returns at most one record (16 KiB). */
+        size_t have = evbuffer_get_length(io->in), got = 0, want = PX_IO_READ_MAX;
+        if (io->read_high > 0 && have >= io->read_high)
+            return;
+        if (io->read_high > 0 && io->read_high - have < want)
+            want = io->read_high - have;
+        short ev = 0;
+        while (got < want) {
+            struct evbuffer_iovec v;
+            if (evbuffer_reserve_space(io->in, (ev_ssize_t)(want - got), &v, 1) < 1)
+                break;
+            size_t room = v.iov_len < want - got ? v.iov_len : want - got;
+            ERR_clear_error();
+            int n = SSL_read(tls->ssl, v.iov_base, room > INT32_MAX ? INT32_MAX : (int)room);
+            tried = 1;
+            if (n <= 0) {
+                ev = px_io_tls_check(io, n, &tls->rd_want);
+                evbuffer_commit_space(io->in, &v, 0);
+                break;
+            }
+            v.iov_len = (size_t)n;
+            evbuffer_commit_space(io->in, &v, 1);
+            got += (size_t)n;
+            tls->rd_want = PX_IO_TLS_GO;
+        }
+        if (got > 0) {
+            io->last_read = px_io_now();
+            if (io->readcb != NULL)
+                io->readcb(io, io->arg);
+        }
+        if (ev != 0) { /* after the bytes that came before it, as on a plain socket */
+            if (!io->freed)
+                px_io_event(io, ev | PX_IO_READING);
+            return;
+        }
+        if (got < want)
+            break; /* waiting for the socket (or out of memory) */
+    }
+    /* A write that waited for incoming data may go on now that records were read. */
+    if (tried && tls->wr_want == PX_IO_TLS_WANT_READ && !io->freed && !io->done) {
+        tls->wr_want = PX_IO_TLS_GO;
+        px_io_tls_do_write(io);
+    }
+}
+
+/* The event fired (or was activated) on a TLS px_io. */
+static void px_io_tls_ev(px_io_t *io, short what)
+{
+    if (what & EV_WRITE)
+        io->can_write = 1;
+    if (what & EV_READ)
+        io->can_read = 1;
+    if (io->done)
+        return;
+    if (io->tls->handshaking && px_io_tls_handshake(io) <= 0)
+        return;
+    if (io->freed || io->done)
+        return;
+    px_io_tls_do_write(io);
+    if (io->freed)
+        return;
+    if (io->kick_read) {
+        /* A resumed reader: bytes already buffered are its first. */
+        io->kick_read = 0;
+        if (io->reading && evbuffer_get_length(io->in) > 0 && io->readcb != NULL)
+            io->readcb(io, io->arg);
+    }
+    if (io->reading && !io->freed)
+        px_io_tls_do_read(io);
 }

@@ -20,6 +20,28 @@
  *  - eventcb: PX_IO_CONNECTED; PX_IO_EOF (the peer closed its side; any bytes that came with
  *    it were given to readcb first); PX_IO_ERROR (px_io_error() is the errno); PX_IO_TIMEOUT
  *    with PX_IO_READING or PX_IO_WRITING. After EOF or an error no further events come.
+ *
+ * TLS (client side): px_io_start_tls() hands a px_io an SSL object. The socket keeps its one
+ * edge-triggered event; OpenSSL reads and writes it, and its SSL_ERROR_WANT_READ /
+ * SSL_ERROR_WANT_WRITE clear can_read / can_write like EAGAIN does. Each direction remembers
+ * what its last SSL call waits for, so an SSL_write that wants to read waits for readability
+ * and an SSL_read that wants to write waits for writability. Reading goes on until OpenSSL
+ * wants the socket (no short-read shortcut: a record may hold more than one read took), which
+ * also drains data OpenSSL holds (SSL_pending). Output leaves as SSL_write of the output
+ * buffer's first segment, in place (SSL_MODE_ENABLE_PARTIAL_WRITE |
+ * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER: a retry sees the same bytes at the same or a new
+ * address); input lands directly in reserved evbuffer space; the only copies are OpenSSL's own
+ * records. The callbacks keep their contract; only these differ:
+ *  - PX_IO_CONNECTED comes after the handshake (and the write timeout bounds connect and
+ *    handshake together);
+ *  - a handshake failure (certificate verification, hostname, protocol) is PX_IO_ERROR |
+ *    PX_IO_WRITING with px_io_tls_error() saying why; a TLS-level failure later is
+ *    PX_IO_ERROR with a reason too; socket errors keep px_io_error() only;
+ *  - after the handshake, a peer that closes without close_notify is PX_IO_EOF, as on a plain
+ *    socket (HTTP framing tells whether what came was complete);
+ *  - px_io_free() and px_io_shutdown_write() send close_notify, best effort: one
+ *    non-blocking try, never waited for (none after a fatal error).
+ * A plain px_io pays one pointer test per wake-up for all this.
  */
 #ifndef PX_IO_H
 #define PX_IO_H
@@ -55,6 +77,19 @@ px_io_t *px_io_new(struct event_base *base, int fd);
 int px_io_connect(px_io_t *io, const struct sockaddr *sa, socklen_t len);
 
 void px_io_free(px_io_t *io);
+
+struct ssl_st;
+/* Make io a TLS client connection over its socket: call after px_io_new(), before or after
+ * px_io_connect() (or on a connected socket). ssl is configured by the caller (context, SNI,
+ * verification) and owned by io from here on, freed with it; on failure (-1: out of memory)
+ * the caller still owns it. The handshake starts when the socket is connected, from the loop;
+ * PX_IO_CONNECTED reports its end. */
+int px_io_start_tls(px_io_t *io, struct ssl_st *ssl);
+
+/* Why a TLS px_io failed: "certificate verify failed: hostname mismatch", "TLS handshake
+ * failed: wrong version number", ...; NULL on a plain px_io or when the failure was a socket
+ * error (px_io_error()). Valid until px_io_free(). */
+const char *px_io_tls_error(const px_io_t *io);
 
 void px_io_setcb(px_io_t *io, px_io_cb readcb, px_io_cb writecb, px_io_event_cb eventcb, void *arg);
 
