@@ -349,35 +349,39 @@ static int px_tf_connect(const px_upool_t *p)
     return px_tf_peer_new(tf, &tf->ups_tail, name, tf->up_resp, tf->up_resp_len);
 }
 
-/* A URL in the form fixtures are compared in: scheme and authority lowercased, ":80" dropped.
- * `authority` is host[:port] (brackets kept for IPv6), `rest` the path and query. */
-static char *px_tf_url(const char *authority, size_t alen, const char *rest, size_t rlen)
+/* A URL in the form fixtures are compared in: scheme and authority lowercased, the default
+ * port (":80", ":443" for https) dropped. `authority` is host[:port] (brackets kept for IPv6),
+ * `rest` the path and query. */
+static char *px_tf_url(int https, const char *authority, size_t alen, const char *rest, size_t rlen)
 {
-    if (alen >= 3 && memcmp(authority + alen - 3, ":80", 3) == 0)
-        alen -= 3;
-    char *u = malloc(7 + alen + rlen + 1);
+    const char *scheme = https ? "https://" : "http://", *dflt = https ? ":443" : ":80";
+    size_t slen = strlen(scheme), dlen = strlen(dflt);
+    if (alen >= dlen && memcmp(authority + alen - dlen, dflt, dlen) == 0)
+        alen -= dlen;
+    char *u = malloc(slen + alen + rlen + 1);
     if (u == NULL)
         return NULL;
-    memcpy(u, "http://", 7);
+    memcpy(u, scheme, slen);
     for (size_t i = 0; i < alen; i++)
-        u[7 + i] = (char)tolower((unsigned char)authority[i]);
-    memcpy(u + 7 + alen, rest, rlen);
-    u[7 + alen + rlen] = '\0';
+        u[slen + i] = (char)tolower((unsigned char)authority[i]);
+    memcpy(u + slen + alen, rest, rlen);
+    u[slen + alen + rlen] = '\0';
     return u;
 }
 
 /* A --callout-response target as given: an upstream name stays as it is; a URL prefix is put
- * in canonical form. NULL for a URL that is not http://. */
+ * in canonical form. NULL for a URL that is not http:// or https://. */
 static char *px_tf_fixture_target(const char *t)
 {
     const char *sep = strstr(t, "://");
     if (sep == NULL)
         return strdup(t);
-    if (sep - t != 4 || strncasecmp(t, "http", 4) != 0)
+    int https = sep - t == 5 && strncasecmp(t, "https", 5) == 0;
+    if (!https && (sep - t != 4 || strncasecmp(t, "http", 4) != 0))
         return NULL;
     const char *a = sep + 3;
     size_t alen = strcspn(a, "/?");
-    return px_tf_url(a, alen, a + alen, strlen(a + alen));
+    return px_tf_url(https, a, alen, a + alen, strlen(a + alen));
 }
 
 /* Keep a formatted string until the run ends. */
@@ -418,7 +422,11 @@ static int px_tf_callout(const char *upstream, const char *key, const char *head
     int mlen = (int)(sp1 - head);
     const char *target = sp1 + 1;
     size_t tlen = (size_t)(sp2 - target);
-    char *url = key != NULL ? px_tf_url(key, strlen(key), target, tlen) : NULL;
+    /* The key is "host:port", or "https://host:port" for https (the fixture's answer goes
+     * out in plain text all the same: no TLS in test-filter). */
+    int https = key != NULL && strncmp(key, "https://", 8) == 0;
+    const char *k = https ? key + 8 : key;
+    char *url = key != NULL ? px_tf_url(https, k, strlen(k), target, tlen) : NULL;
     if (key != NULL && url == NULL) {
         *error = "no fixture (out of memory)";
         return -1;
@@ -885,7 +893,7 @@ static int px_tf_load_fixtures(px_tf_t *tf, const px_tf_opts_t *o)
         if (f->target == NULL) {
             fprintf(stderr,
                     "pyxis test-filter: --callout-response %s: the target is an upstream "
-                    "name or an http:// URL prefix\n",
+                    "name or an http:// or https:// URL prefix\n",
                     arg);
             return -1;
         }

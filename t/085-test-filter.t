@@ -36,6 +36,12 @@ listeners:
               tag: U
               callout: { url: "http://Auth.Example.com:80/v1/check?x=1", in: response_headers }
         upstream: be
+      - match: { path_prefix: /surl/ }
+        filters:
+          - testfilter:
+              tag: S
+              callout: { url: "https://Auth.Example.com:443/v1/check", in: response_headers }
+        upstream: be
       - match: { path_prefix: /log/ }
         filters:
           - testfilter: { tag: L, callout: { upstream: authz, path: /after, in: log } }
@@ -196,6 +202,13 @@ $r = test_filter(name => 'callout-url', request => "GET /url/x HTTP/1.1\nHost: a
 like($r->{client}, qr/^x-callout: 403 3\r$/m, 'a URL call-out: the first matching prefix answers');
 like($r->{err}, qr{call-out GET http://auth\.example\.com/v1/check\?x=1 answered from \S+/callout1},
     '... with the URL in canonical form');
+$r = test_filter(name => 'callout-https', request => "GET /surl/x HTTP/1.1\nHost: a\n",
+    response => $upstream_response,
+    callouts => [ @fixtures, 'HTTPS://auth.example.com/v1' => "HTTP/1.1 201 Created\n\n" ]);
+like($r->{client}, qr/^x-callout: 201 0\r$/m,
+    'an https call-out: only an https:// fixture matches it (:443 implied)');
+like($r->{err}, qr{call-out GET https://auth\.example\.com/v1/check answered from \S+/callout3},
+    '... named with its scheme');
 $r = test_filter(name => 'callout-none', request => "GET /url/x HTTP/1.1\nHost: a\n",
     callouts => [ authz => $fixtures[1] ]);
 is($r->{exit}, 0, 'an unmatched call-out: the request still completes');

@@ -70,8 +70,9 @@ struct px_callout_s {
     const px_conf_upstream_t *upstream; /* a named upstream, or NULL for a URL */
     px_upool_t *upool;                  /* upstream: the endpoint's pool */
     char *host;                         /* URL: the host to resolve (no brackets) */
-    char *key;                          /* URL: pool key, "host:port" lowercased */
-    uint16_t port;                      /* URL */
+    char *key;        /* URL: pool key, "host:port" lowercased ("https://host:port" for https) */
+    uint16_t port;    /* URL */
+    unsigned tls : 1; /* URL: https:// */
     struct sockaddr_storage addrs[PX_CALLOUT_MAX_ADDRS];
     socklen_t addrlens[PX_CALLOUT_MAX_ADDRS];
     unsigned naddrs, addr_next; /* URL: addresses known, the one tried now */
@@ -191,8 +192,8 @@ static int px_callout_is_host(pyxis_str_t n)
     return n.len == 4 && strncasecmp(n.data, "host", 4) == 0;
 }
 
-/* Split "http://host[:port]/path?query" into c->host, c->port, c->key, the Host value and the
- * target. Returns NULL or a static error. */
+/* Split "http[s]://host[:port]/path?query" into c->host, c->port, c->key, c->tls, the Host
+ * value and the target. Returns NULL or a static error. */
 static const char *px_callout_parse_url(px_callout_t *c, const char *url, px_str_t *authority,
                                         px_str_t *target)
 {
@@ -201,8 +202,8 @@ static const char *px_callout_parse_url(px_callout_t *c, const char *url, px_str
         return "invalid URL: no scheme";
     size_t slen = (size_t)(sep - url);
     if (slen == 5 && strncasecmp(url, "https", 5) == 0)
-        return "https call-outs are not supported yet (TLS arrives with the protocols issue)";
-    if (slen != 4 || strncasecmp(url, "http", 4) != 0)
+        c->tls = 1;
+    else if (slen != 4 || strncasecmp(url, "http", 4) != 0)
         return "unsupported URL scheme (only http:// and https:// are known)";
     const char *a = sep + 3, *end = a + strcspn(a, "/?#");
     if (memchr(a, '@', (size_t)(end - a)) != NULL)
@@ -229,7 +230,7 @@ static const char *px_callout_parse_url(px_callout_t *c, const char *url, px_str
         return "invalid URL: no host";
     if (hlen > 253)
         return "invalid URL: host name too long";
-    unsigned long port = 80;
+    unsigned long port = c->tls ? 443 : 80;
     if (p < end) { /* ":port" */
         if (p + 1 == end || (size_t)(end - p - 1) > 5)
             return "invalid URL: bad port";
@@ -269,14 +270,16 @@ static const char *px_callout_parse_url(px_callout_t *c, const char *url, px_str
         }
     }
 
-    /* Pool key: the host as written in the URL (brackets kept), lowercased, and the port. */
-    size_t klen = (size_t)(hend - a) + (*a == '[' ? 1 : 0);
-    c->key = px_pnalloc(c->pool, klen + 7);
+    /* Pool key: the host as written in the URL (brackets kept), lowercased, and the port;
+     * "https://" first for TLS, so plain and TLS connections never share a pool. */
+    size_t klen = (size_t)(hend - a) + (*a == '[' ? 1 : 0), skip = c->tls ? 8 : 0;
+    c->key = px_pnalloc(c->pool, skip + klen + 7);
     if (c->key == NULL)
         return "out of memory";
+    memcpy(c->key, "https://", skip);
     for (size_t i = 0; i < klen; i++)
-        c->key[i] = (char)tolower((unsigned char)a[i]);
-    snprintf(c->key + klen, 7, ":%u", (unsigned)c->port);
+        c->key[skip + i] = (char)tolower((unsigned char)a[i]);
+    snprintf(c->key + skip + klen, 7, ":%u", (unsigned)c->port);
 
     /* Target: the path and query; the fragment is the client's business. */
     size_t tlen = strcspn(end, "#");
@@ -510,7 +513,7 @@ static void px_callout_connect(px_callout_t *c)
         sa = (const struct sockaddr *)&p->endpoint->addr.sa;
         len = p->endpoint->addr.salen;
     } else {
-        p = px_upstream_url_pool(c->wgen, c->key, 1);
+        p = px_upstream_url_pool(c->wgen, c->key, c->tls ? c->host : NULL, 1);
         sa = (const struct sockaddr *)&c->addrs[c->addr_next];
         len = c->addrlens[c->addr_next];
     }
@@ -744,7 +747,8 @@ static void px_callout_hooked(px_callout_t *c)
         return;
     }
     const char *cause = "out of memory";
-    px_upool_t *p = c->upstream != NULL ? c->upool : px_upstream_url_pool(c->wgen, c->key, 1);
+    /* No TLS here: the hook's socket speaks plain HTTP whatever the scheme. */
+    px_upool_t *p = c->upstream != NULL ? c->upool : px_upstream_url_pool(c->wgen, c->key, NULL, 1);
     if (p == NULL)
         close(fd);
     c->uc = p != NULL ? px_upstream_connect_fd(p, fd, NULL, 0, &px_callout_ops, c, &cause) : NULL;
@@ -759,7 +763,7 @@ static void px_callout_go(px_callout_t *c, int fresh)
         px_callout_hooked(c);
         return;
     }
-    px_upool_t *p = c->upstream != NULL ? c->upool : px_upstream_url_pool(c->wgen, c->key, 0);
+    px_upool_t *p = c->upstream != NULL ? c->upool : px_upstream_url_pool(c->wgen, c->key, NULL, 0);
     if (!fresh && p != NULL) {
         c->uc = px_upstream_take(p, &px_callout_ops, c);
         if (c->uc != NULL) {
@@ -815,10 +819,16 @@ static void px_callout_event(void *owner, short what)
     }
     if (uc->state == PX_UCONN_CONNECTING) {
         int timeout = (what & PX_IO_TIMEOUT) != 0;
-        const char *cause = timeout ? "connect timeout" : px_callout_errno(px_io_error(uc->io));
+        const char *tls = timeout ? NULL : px_io_tls_error(uc->io);
+        const char *cause = timeout ? "connect timeout"
+                            : tls   ? px_pstrdup(c->pool, tls) /* freed with the px_io */
+                                    : px_callout_errno(px_io_error(uc->io));
+        if (cause == NULL)
+            cause = "out of memory";
         px_upstream_release(uc, 0);
         c->uc = NULL;
-        if (!timeout && c->upstream == NULL && c->addr_next + 1 < c->naddrs) {
+        /* The next address, unless a TLS server answered: its verdict stands. */
+        if (!timeout && tls == NULL && c->upstream == NULL && c->addr_next + 1 < c->naddrs) {
             c->addr_next++; /* the host's next address */
             px_callout_connect(c);
             return;
@@ -839,7 +849,11 @@ static void px_callout_event(void *owner, short what)
         px_callout_fail(c, "timeout");
         return;
     }
-    const char *cause = px_callout_errno(px_io_error(uc->io));
+    const char *tls = px_io_tls_error(uc->io);
+    const char *cause =
+        tls != NULL ? px_pstrdup(c->pool, tls) : px_callout_errno(px_io_error(uc->io));
+    if (cause == NULL)
+        cause = "out of memory";
     if (!uc->head_done)
         px_callout_failed_early(c, cause);
     else

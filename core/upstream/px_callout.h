@@ -7,9 +7,10 @@
  *
  * Targets: a named upstream of the view's config (endpoint chosen by the same smooth weighted
  * round robin as proxied requests, connections from the same per-endpoint keep-alive pools),
- * or an "http://host[:port]/path?query" URL (hostnames resolved with evdns on the worker's
- * event_base; connections pooled per view by "host:port"). docs/internals.md, "Call-outs", has
- * the pooling, retry and limit rules.
+ * or an "http[s]://host[:port]/path?query" URL (hostnames resolved with evdns on the worker's
+ * event_base; connections pooled per view by "host:port", "https://host:port" for TLS; https
+ * verifies the server against the system CA store, see px_tls.h). docs/internals.md,
+ * "Call-outs", has the pooling, retry and limit rules. Named upstreams are plain HTTP.
  *
  * Ownership: a call-out owns one px_pool (the call-out, the copied request, the response head)
  * and one evbuffer (the response body), freed right after fn returns or when it is cancelled.
@@ -44,8 +45,9 @@ typedef struct px_callout_s px_callout_t;
  * with status 0 and a short error text.
  *
  * Returns NULL and sets *err (static text) when the request is invalid: no target, unknown
- * upstream, bad or unsupported URL (https:// is refused until TLS exists), bad method, path,
- * header name or value; or when out of memory.
+ * upstream, bad or unsupported URL, bad method, path, header name or value; or when out of
+ * memory. A TLS failure (certificate verification, hostname, handshake) is a failed call-out:
+ * status 0, error "certificate verify failed: ..." or "TLS handshake failed: ...".
  */
 px_callout_t *px_callout_start(px_worker_t *w, px_wgen_t *wg, px_pool_t *owner,
                                const pyxis_callout_req_t *req, pyxis_callout_fn fn, void *arg,
@@ -54,11 +56,11 @@ px_callout_t *px_callout_start(px_worker_t *w, px_wgen_t *wg, px_pool_t *owner,
 /*
  * NULL in normal runs. When set (pyxis test-filter), every call-out's connection is this
  * function's socket: no pool, resolver or connect is used. It gets the target (upstream: the
- * upstream's name, or NULL for a URL; key: the URL's "host:port", lowercased, or NULL) and the
- * serialized request head (borrowed for the call; the body, if any, follows it on the socket),
- * and returns a connected, non-blocking stream socket, or -1 with *error set: the call-out then
- * fails with that error (the text must stay valid until the worker exits). Set before the loop
- * runs.
+ * upstream's name, or NULL for a URL; key: the URL's "host:port", lowercased, with "https://"
+ * before it for https, or NULL) and the serialized request head (borrowed for the call; the
+ * body, if any, follows it on the socket), and returns a connected, non-blocking stream socket
+ * that speaks plain HTTP even for https, or -1 with *error set: the call-out then fails with
+ * that error (the text must stay valid until the worker exits). Set before the loop runs.
  */
 extern int (*px_callout_connect_hook)(const char *upstream, const char *key, const char *head,
                                       size_t head_len, const char **error);

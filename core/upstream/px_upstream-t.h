@@ -5,8 +5,9 @@
  * is only touched by that worker, so it needs no lock. There are two kinds:
  *  - endpoint pools, one per endpoint of every configured upstream, allocated with the view
  *    (wg->pools) and living as long as it;
- *  - call-out URL pools, one per "host:port" that call-outs to URLs reached (wg->url_pools),
- *    created on the first connection and freed with their last one.
+ *  - call-out URL pools, one per "host:port" (plain) or "https://host:port" (TLS) that
+ *    call-outs to URLs reached (wg->url_pools), created on the first connection and freed with
+ *    their last one. The scheme is in the key, so plain and TLS connections never mix.
  * An idle connection keeps its read event armed: bytes or EOF from the peer while idle mean it
  * is unusable, and it is closed at once, so a connection the peer has closed is never handed
  * out. Idle connections also close after the pool's idle timeout.
@@ -46,9 +47,11 @@ struct px_upool_s {
     uint64_t connect_timeout_ms;
     px_link_t idle; /* idle connections, most recently used first */
     unsigned nidle;
-    unsigned nconns;     /* connections of this pool in any state */
-    long current_weight; /* smooth weighted round robin state (endpoint pools) */
-    px_link_t link;      /* URL pools: in wgen->url_pools */
+    unsigned nconns;      /* connections of this pool in any state */
+    long current_weight;  /* smooth weighted round robin state (endpoint pools) */
+    px_link_t link;       /* URL pools: in wgen->url_pools */
+    const char *tls_host; /* URL pools of https:// call-outs: the host its connections
+                             verify and send as SNI (no brackets); NULL: plain TCP */
 };
 
 typedef enum {

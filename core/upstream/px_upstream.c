@@ -13,10 +13,12 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "px_io.h"
 #include "px_log.h"
 #include "px_proxy.h"
+#include "px_tls.h"
 #include "px_upstream.h"
 #include "px_worker.h"
 
@@ -87,7 +89,7 @@ px_upool_t *px_upstream_pick(px_wgen_t *wg, const px_conf_upstream_t *up, const 
     return best;
 }
 
-px_upool_t *px_upstream_url_pool(px_wgen_t *wg, const char *key, int create)
+px_upool_t *px_upstream_url_pool(px_wgen_t *wg, const char *key, const char *tls_host, int create)
 {
     for (px_link_t *l = wg->url_pools.next; l != &wg->url_pools; l = l->next) {
         px_upool_t *p = (px_upool_t *)((char *)l - offsetof(px_upool_t, link));
@@ -96,12 +98,16 @@ px_upool_t *px_upstream_url_pool(px_wgen_t *wg, const char *key, int create)
     }
     if (!create)
         return NULL;
-    size_t len = strlen(key);
-    px_upool_t *p = calloc(1, sizeof(*p) + len + 1);
+    size_t len = strlen(key), tlen = tls_host != NULL ? strlen(tls_host) + 1 : 0;
+    px_upool_t *p = calloc(1, sizeof(*p) + len + 1 + tlen);
     if (p == NULL)
         return NULL;
     char *name = (char *)(p + 1);
     memcpy(name, key, len + 1);
+    if (tls_host != NULL) {
+        memcpy(name + len + 1, tls_host, tlen);
+        p->tls_host = name + len + 1;
+    }
     p->wgen = wg;
     p->name = name;
     p->max_idle = PX_UPSTREAM_URL_MAX_IDLE;
@@ -171,6 +177,17 @@ px_uconn_t *px_upstream_connect_fd(px_upool_t *p, int fd, const struct sockaddr 
         *cause = "out of memory";
         px_upstream_free(uc);
         return NULL;
+    }
+    if (p->tls_host != NULL) {
+        SSL *ssl = px_tls_client_new(p->wgen->worker, p->tls_host, cause);
+        if (ssl == NULL || px_io_start_tls(uc->io, ssl) < 0) {
+            if (ssl != NULL) {
+                SSL_free(ssl);
+                *cause = "out of memory";
+            }
+            px_upstream_free(uc);
+            return NULL;
+        }
     }
     px_io_setcb(uc->io, px_upstream_readcb, px_upstream_writecb, px_upstream_eventcb, uc);
     /* While connecting, the write timeout is the connect timeout. */

@@ -27,10 +27,12 @@
  * the upstream has no endpoint. */
 px_upool_t *px_upstream_pick(px_wgen_t *wg, const px_conf_upstream_t *up, const px_upool_t *avoid);
 
-/* The call-out pool for `key` ("host:port", lowercase) in view wg, or NULL when there is none
- * and `create` is 0 (or out of memory). A pool made here is freed with its last connection, so
- * call px_upstream_connect() on it at once. */
-px_upool_t *px_upstream_url_pool(px_wgen_t *wg, const char *key, int create);
+/* The call-out pool for `key` ("host:port" for http, "https://host:port" for https;
+ * lowercase) in view wg, or NULL when there is none and `create` is 0 (or out of memory). A
+ * pool made here is TLS when tls_host is not NULL (copied: the host its connections send as
+ * SNI and verify); it is freed with its last connection, so call px_upstream_connect() on it
+ * at once. */
+px_upool_t *px_upstream_url_pool(px_wgen_t *wg, const char *key, const char *tls_host, int create);
 
 /* Take p's most recently used idle connection for owner (ACTIVE, uc->reused set, timeouts
  * off), or NULL when p has none. */
@@ -45,7 +47,9 @@ px_uconn_t *px_upstream_connect(px_upool_t *p, const struct sockaddr *sa, sockle
 
 /* px_upstream_connect() on a socket the caller made: fd (owned by the connection from here
  * on, closed on failure; -1: the caller's socket call failed, errno says why) is connected to
- * sa, or is connected already when sa is NULL (PX_IO_CONNECTED still comes from the loop). */
+ * sa, or is connected already when sa is NULL (PX_IO_CONNECTED still comes from the loop).
+ * On a TLS pool (p->tls_host) the connection makes a TLS handshake after connecting, and
+ * PX_IO_CONNECTED comes after it; a failed handshake is PX_IO_ERROR with px_io_tls_error(). */
 px_uconn_t *px_upstream_connect_fd(px_upool_t *p, int fd, const struct sockaddr *sa,
                                    socklen_t salen, const px_uconn_ops_t *ops, void *owner,
                                    const char **cause);

@@ -177,7 +177,7 @@ typedef struct {
 typedef struct {
     uint32_t size;
     const char *upstream; /* name of an upstream of the current config, or NULL */
-    const char *url;      /* "http://host[:port]/path?query" when upstream is NULL */
+    const char *url;      /* "http[s]://host[:port]/path?query" when upstream is NULL */
     pyxis_str_t method;   /* default "GET" */
     pyxis_str_t path;     /* with `upstream`: the request target (default "/") */
     const pyxis_header_t *headers;

@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include "px_conf.h"
 #include "px_pool.h"
 #include "px_tap.h"
+#include "px_tls.h"
 #include "px_upstream.h"
 #include "px_worker.h"
 
@@ -283,6 +285,7 @@ static void view_teardown(void)
 {
     px_callout_worker_exit(&W);
     px_upstream_close_idle(WG);
+    px_tls_worker_exit(&W);
     free(WG->pools);
     free(WG->pool_base);
     free(WG);
@@ -708,6 +711,37 @@ static void test_url(void)
        "unresolvable host: dns error or timeout (%s)", res.error);
 }
 
+/* https:// URLs start (the TLS handshakes themselves are t/084-callouts-tls.t's). */
+static void test_https(void)
+{
+    result_t res;
+    char url[64];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/", refused_port);
+    pyxis_callout_req_t r = req_url(url);
+    call(&r, &res);
+    is_int(res.status, 0, "https to a closed port: fails");
+    is_str(res.error, "connection refused", "https to a closed port: connection refused");
+    ok(W.tls_client != NULL, "https: the worker's client context exists");
+
+    /* A plain server on an https URL: the handshake fails (or the deadline passes); no pool
+     * is left behind, and the plain pool to the same host:port is another one. */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/ok", A.port);
+    r = req_url(url);
+    call(&r, &res);
+    is_int(res.status, 200, "http to the test server: 200");
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/ok", A.port);
+    r = req_url(url);
+    r.timeout_ms = 500;
+    call(&r, &res);
+    is_int(res.status, 0, "https to a plain server: fails (%s)", res.error);
+    char key[64];
+    snprintf(key, sizeof(key), "https://127.0.0.1:%u", A.port);
+    ok(px_upstream_url_pool(WG, key, NULL, 0) == NULL, "https: no pool left after a failure");
+    snprintf(key, sizeof(key), "127.0.0.1:%u", A.port);
+    px_upool_t *p = px_upstream_url_pool(WG, key, NULL, 0);
+    ok(p != NULL && p->tls_host == NULL && p->nidle == 1, "http: its pool kept its connection");
+}
+
 static void test_refused_at_start(void)
 {
     static const struct {
@@ -715,8 +749,9 @@ static void test_refused_at_start(void)
     } cases[] = {
         {"nope", NULL, "/", NULL, NULL, NULL, "unknown upstream"},
         {NULL, NULL, NULL, NULL, NULL, NULL, "no upstream or url"},
-        {NULL, "https://example.com/", NULL, NULL, NULL, NULL,
-         "https call-outs are not supported yet (TLS arrives with the protocols issue)"},
+        {NULL, "https://u@example.com/", NULL, NULL, NULL, NULL,
+         "invalid URL: credentials in a URL are not supported"},
+        {NULL, "https://[::1]x/", NULL, NULL, NULL, NULL, "invalid URL: bad authority"},
         {NULL, "ftp://example.com/", NULL, NULL, NULL, NULL,
          "unsupported URL scheme (only http:// and https:// are known)"},
         {NULL, "example.com/x", NULL, NULL, NULL, NULL, "invalid URL: no scheme"},
@@ -862,6 +897,7 @@ static void test_worker_exit(void)
 int main(void)
 {
     plan_no_plan();
+    signal(SIGPIPE, SIG_IGN); /* as pyxis does: a peer gone mid-write is an error, not a signal */
     base = event_base_new();
     if (srv_start(&A, 0) < 0 || srv_start(&B, 0) < 0) {
         printf("Bail out! cannot listen on 127.0.0.1\n");
@@ -900,6 +936,7 @@ int main(void)
     test_stale_retry();
     test_cancel();
     test_url();
+    test_https();
     test_refused_at_start();
     test_chained();
     test_failure_at_start();

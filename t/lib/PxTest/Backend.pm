@@ -104,6 +104,8 @@ use warnings;
 use Data::Dumper ();
 use Errno qw(EINTR);
 use Fcntl qw(:flock);
+use File::Basename ();
+use File::Spec;
 use IO::Select;
 use IO::Socket::IP;
 use POSIX ();
@@ -260,6 +262,62 @@ sub echo {
             last if ($r->{h}{connection} // '') =~ /\bclose\b/i;
         }
     }, %o);
+}
+
+=head2 tls(cert => FILE, key => FILE, name => 'a')
+
+A TLS keep-alive backend answering like C<echo> (C<x-backend>, C<x-conn-id>, C<x-conn-seq>
+and the same body); C<GET /size/N> answers N bytes of C<x> instead. Each connection is served
+by C<t/lib/tls-conn.py> (python3's C<ssl>), which notes C<handshake ok>,
+C<handshake failed: ...> and C<got METHOD TARGET BODY_LENGTH> (C<notes>, C<wait_note>);
+C<requests> stays empty. Certificates come from C<tls_certs>.
+
+=head2 tls_certs
+
+Makes (once per test process, with the C<openssl> command) and returns the paths of a test CA
+and certificates: C<{ ca, cert, key }> (signed by the CA, SANs DNS:localhost and
+IP:127.0.0.1), C<{ other_cert, other_key }> (signed by the CA, SAN DNS:other.example only) and
+C<{ self_cert, self_key }> (self-signed for localhost and 127.0.0.1, no CA vouches for it).
+Point the client at the CA with C<SSL_CERT_FILE>.
+
+=cut
+
+my $tls_conn = File::Spec->rel2abs(File::Basename::dirname(__FILE__) . '/../tls-conn.py');
+
+sub tls {
+    my ($class, %o) = @_;
+    my $name = $o{name} // 'tls';
+    return $class->start(sub {
+        my ($c) = @_;
+        open STDIN, '<&', $c->{sock} or die "dup: $!";
+        exec 'python3', $tls_conn, $o{cert}, $o{key}, $name, $c->id, "$c->{dir}/notes";
+        die "exec python3: $!";
+    }, %o);
+}
+
+my $certs;
+
+sub tls_certs {
+    return $certs if $certs;
+    my $d = PxTest::subdir('certs');
+    my $run = sub {
+        my $out = `openssl @_ 2>&1`;
+        die "openssl @_: $out" if $?;
+    };
+    my $ec = '-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes';
+    $run->("req -x509 $ec -keyout $d/ca.key -out $d/ca.pem -days 2 -subj /CN=pyxis-test-ca"
+        . " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign");
+    for my $c ([srv => 'DNS:localhost,IP:127.0.0.1'], [other => 'DNS:other.example']) {
+        my ($n, $san) = @$c;
+        $run->("req $ec -keyout $d/$n.key -out $d/$n.csr -subj /CN=$n -addext subjectAltName=$san");
+        $run->("x509 -req -in $d/$n.csr -CA $d/ca.pem -CAkey $d/ca.key -CAcreateserial"
+            . " -days 2 -copy_extensions copy -out $d/$n.pem");
+    }
+    $run->("req -x509 $ec -keyout $d/self.key -out $d/self.pem -days 2 -subj /CN=localhost"
+        . " -addext subjectAltName=DNS:localhost,IP:127.0.0.1");
+    return $certs = { ca => "$d/ca.pem", cert => "$d/srv.pem", key => "$d/srv.key",
+        other_cert => "$d/other.pem", other_key => "$d/other.key",
+        self_cert => "$d/self.pem", self_key => "$d/self.key", dir => $d };
 }
 
 package PxTest::Backend::Conn;
