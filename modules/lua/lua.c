@@ -376,7 +376,7 @@ static int pxl_load_p(lua_State *L)
     pxl_set_package_path(L, w->g);
     lua_newtable(L);
     w->reqs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    pxl_txn_open(L);
+    pxl_txn_open(L, w);
     pxl_pyxis_open(L);
     for (size_t i = 0; i < ld->nconfs; i++) {
         const pxl_conf_t *conf = ld->confs[i];

@@ -131,7 +131,11 @@ typedef struct pxl_worker_s {
     uint64_t live_mask;
     size_t nlive;
     uint64_t next_id; /* the next handle id to hand out (never 0) */
-    int closing;      /* worker_exit is running */
+    /* The interned names of the txn objects' members, by class, each list NULL-terminated
+     * (lua_txn.c); keyv holds them all. */
+    const char *const *keys[4];
+    const char *keyv[40];
+    int closing; /* worker_exit is running */
 
     pxl_pending_t *pending; /* worker-level timers and call-outs in flight */
     /* Coroutines that finished cleanly, kept for the next hook (a resume of a finished
@@ -216,8 +220,9 @@ void pxl_run_detached(pxl_worker_t *w, int fn_ref, int gen_mine);
 
 /* Once, at module init: how many bits a light userdata keeps on this LuaJIT. */
 void pxl_txn_init(void);
-/* Set the metatable of the txn objects (light userdata) in L (at worker_init). May raise. */
-void pxl_txn_open(lua_State *L);
+/* Set the metatable of the txn objects (light userdata) in w's state L (at worker_init). May
+ * raise. */
+void pxl_txn_open(lua_State *L, pxl_worker_t *w);
 /* Push c's txn object (its handle is made on first use). Raises nothing: -1 when out of
  * memory, with nothing pushed. */
 int pxl_txn_push(lua_State *L, pxl_ctx_t *c);

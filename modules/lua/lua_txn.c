@@ -134,9 +134,9 @@ static pxl_ctx_t *pxl_live_find(const pxl_worker_t *w, uint64_t id)
     return e->id == id ? e->c : NULL;
 }
 
-static pxl_ctx_t *pxl_live_ctx(lua_State *L, uint64_t id)
+static pxl_ctx_t *pxl_live_ctx(lua_State *L, const pxl_worker_t *w, uint64_t id)
 {
-    pxl_ctx_t *c = pxl_live_find(pxl_worker_of(L), id);
+    pxl_ctx_t *c = pxl_live_find(w, id);
     if (c == NULL)
         luaL_error(L, "the request is over: its txn can no longer be used");
     return c;
@@ -153,7 +153,7 @@ static pxl_ctx_t *pxl_obj_ctx(lua_State *L, int idx, int kind, int *got)
                    pxl_mt_names[kind]);
     if (got != NULL)
         *got = k;
-    return pxl_live_ctx(L, id);
+    return pxl_live_ctx(L, pxl_worker_of(L), id);
 }
 
 static void pxl_check_rc(lua_State *L, pyxis_rc_t rc, const char *what)
@@ -208,11 +208,11 @@ static pyxis_headers_t *pxl_hdrs(lua_State *L, int idx, pxl_ctx_t **cp, int need
 }
 
 /* h[name] and h:get(name): the name at 2. */
-static int pxl_h_get_of(lua_State *L, pxl_ctx_t *c, int kind)
+static int pxl_h_get_of(lua_State *L, pxl_ctx_t *c, int kind, pyxis_str_t name)
 {
     pyxis_headers_t *h = pxl_hdrs_of(L, c, kind, 0);
     pyxis_str_t v;
-    if (h != NULL && pxl_api->header_get(h, pxl_check_str(L, 2), &v) == PYXIS_OK)
+    if (h != NULL && pxl_api->header_get(h, name, &v) == PYXIS_OK)
         pxl_push_str(L, v);
     else
         lua_pushnil(L);
@@ -223,7 +223,7 @@ static int pxl_h_get(lua_State *L)
 {
     int kind;
     pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_REQH, &kind);
-    return pxl_h_get_of(L, c, kind);
+    return pxl_h_get_of(L, c, kind, pxl_check_str(L, 2));
 }
 
 static int pxl_h_get_all(lua_State *L)
@@ -243,11 +243,11 @@ static int pxl_h_get_all(lua_State *L)
     return 1;
 }
 
-/* Set, add or remove from Lua arguments (name at 2, value at 3: string, number, list, nil). */
-static int pxl_h_change_of(lua_State *L, pxl_ctx_t *c, int kind, int add)
+/* Set, add or remove `name` (the Lua value at 3: string, number, list, nil). */
+static int pxl_h_change_of(lua_State *L, pxl_ctx_t *c, int kind, pyxis_str_t name, int add)
 {
     pyxis_headers_t *h = pxl_hdrs_of(L, c, kind, 1);
-    pyxis_str_t name = pxl_check_str(L, 2), v;
+    pyxis_str_t v;
     pxl_check_writable(L, c, "headers");
     int t = lua_type(L, 3);
     if (t == LUA_TNIL || t == LUA_TNONE) {
@@ -282,7 +282,7 @@ static int pxl_h_change(lua_State *L, int add)
 {
     int kind;
     pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_REQH, &kind);
-    return pxl_h_change_of(L, c, kind, add);
+    return pxl_h_change_of(L, c, kind, pxl_check_str(L, 2), add);
 }
 
 static int pxl_h_set(lua_State *L)
@@ -725,48 +725,111 @@ void pxl_txn_release(pxl_ctx_t *c)
 
 /* ---- the metatable of the handles -------------------------------------------------------- */
 
-/* obj[k] for every kind of handle. Upvalues 1..4: the dispatch tables of txn, req, resp and
- * headers (name -> method, or a PXL_F_* code for a field). */
+/* The members of each class of handle (txn, req, resp, headers): fields (a PXL_F_* code) and
+ * methods (code 0). The metamethods find a string key among them by the address of its
+ * interned bytes (LuaJIT interns every string; the method tables keep these alive), so a
+ * field read is a few compares, no table lookup. */
+typedef struct {
+    const char *name;
+    int code;
+    lua_CFunction fn;
+} pxl_member_t;
+
+static const pxl_member_t pxl_txn_members[] = {{"req", PXL_F_REQ, NULL},
+                                               {"resp", PXL_F_RESP, NULL},
+                                               {"ctx", PXL_F_CTX, NULL},
+                                               {"respond", 0, pxl_txn_respond},
+                                               {"set_upstream", 0, pxl_txn_set_upstream},
+                                               {"var", 0, pxl_txn_var},
+                                               {"set_var", 0, pxl_txn_set_var},
+                                               {NULL, 0, NULL}};
+static const pxl_member_t pxl_req_members[] = {{"headers", PXL_F_HEADERS, NULL},
+                                               {"method", PXL_F_METHOD, NULL},
+                                               {"path", PXL_F_PATH, NULL},
+                                               {"query", PXL_F_QUERY, NULL},
+                                               {"host", PXL_F_HOST, NULL},
+                                               {"scheme", PXL_F_SCHEME, NULL},
+                                               {"version", PXL_F_VERSION, NULL},
+                                               {"args", PXL_F_ARGS, NULL},
+                                               {"client_addr", PXL_F_CLIENT_ADDR, NULL},
+                                               {"client_port", PXL_F_CLIENT_PORT, NULL},
+                                               {"read_body", 0, pxl_req_read_body},
+                                               {"set_body", 0, pxl_req_set_body},
+                                               {"body_will_change", 0, pxl_req_body_will_change},
+                                               {"set_path", 0, pxl_req_set_path},
+                                               {"set_query", 0, pxl_req_set_query},
+                                               {"set_method", 0, pxl_req_set_method},
+                                               {"set_host", 0, pxl_req_set_host},
+                                               {NULL, 0, NULL}};
+static const pxl_member_t pxl_resp_members[] = {{"headers", PXL_F_HEADERS, NULL},
+                                                {"status", PXL_F_STATUS, NULL},
+                                                {"body_will_change", 0, pxl_resp_body_will_change},
+                                                {NULL, 0, NULL}};
+static const pxl_member_t pxl_h_members[] = {
+    {"get", 0, pxl_h_get}, {"get_all", 0, pxl_h_get_all}, {"set", 0, pxl_h_set},
+    {"add", 0, pxl_h_add}, {"remove", 0, pxl_h_remove},   {"each", 0, pxl_h_each},
+    {NULL, 0, NULL}};
+
+/* By class: PXL_O_TXN, PXL_O_REQ, PXL_O_RESP, PXL_O_REQH (both header tables). */
+static const pxl_member_t *const pxl_members[4] = {pxl_txn_members, pxl_req_members,
+                                                   pxl_resp_members, pxl_h_members};
+
+/* The code of member k (interned bytes) of class cls: a PXL_F_*, 0 for a method, -1 for none. */
+static int pxl_member(const pxl_worker_t *w, int cls, const char *k)
+{
+    const char *const *key = w->keys[cls];
+    for (int i = 0; key[i] != NULL; i++)
+        if (key[i] == k)
+            return pxl_members[cls][i].code;
+    return -1;
+}
+
+/* obj[k] for every kind of handle. Upvalues 1..4: the methods of each class (name -> fn). */
 static int pxl_obj_index(lua_State *L)
 {
     uint64_t id;
     int kind = pxl_handle_kind(L, 1, &id);
     if (kind < 0)
         return luaL_error(L, "attempt to index a userdata value");
-    int cls = kind < PXL_O_REQH ? kind : PXL_O_REQH;
-    lua_settop(L, 2);
-    lua_pushvalue(L, 2);
-    lua_rawget(L, lua_upvalueindex(1 + cls));
-    int t = lua_type(L, 3);
-    if (t == LUA_TFUNCTION)
-        return 1; /* a method */
+    pxl_worker_t *w = pxl_worker_of(L);
+    int cls = kind < PXL_O_REQH ? kind : PXL_O_REQH, code = -1;
+    pyxis_str_t k = {NULL, 0};
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        k.data = lua_tolstring(L, 2, &k.len);
+        code = pxl_member(w, cls, k.data);
+    }
+    if (code == 0) { /* a method */
+        lua_settop(L, 2);
+        lua_rawget(L, lua_upvalueindex(1 + cls));
+        return 1;
+    }
     if (cls == PXL_O_REQH)
-        return pxl_h_get_of(L, pxl_live_ctx(L, id), kind);
-    if (t != LUA_TNUMBER)
-        return 1; /* nil: no such field */
-    int code = (int)lua_tointeger(L, 3);
-    pxl_ctx_t *c = pxl_live_ctx(L, id);
+        return pxl_h_get_of(L, pxl_live_ctx(L, w, id), kind,
+                            k.data != NULL ? k : pxl_check_str(L, 2));
+    if (code < 0) {
+        lua_pushnil(L); /* no such member */
+        return 1;
+    }
+    pxl_ctx_t *c = pxl_live_ctx(L, w, id);
     if (cls == PXL_O_TXN)
         return pxl_txn_field(L, c, code);
     return cls == PXL_O_REQ ? pxl_req_field(L, c, code) : pxl_resp_field(L, c, code);
 }
 
-/* obj[k] = v; the same upvalues. */
+/* obj[k] = v. */
 static int pxl_obj_newindex(lua_State *L)
 {
     uint64_t id;
     int kind = pxl_handle_kind(L, 1, &id);
     if (kind < 0)
         return luaL_error(L, "attempt to index a userdata value");
+    pxl_worker_t *w = pxl_worker_of(L);
     lua_settop(L, 3);
     if (kind >= PXL_O_REQH)
-        return pxl_h_change_of(L, pxl_live_ctx(L, id), kind, 0);
+        return pxl_h_change_of(L, pxl_live_ctx(L, w, id), kind, pxl_check_str(L, 2), 0);
     if (kind == PXL_O_TXN)
         return luaL_error(L, "txn fields cannot be assigned (keep your data in txn.ctx)");
-    lua_pushvalue(L, 2);
-    lua_rawget(L, lua_upvalueindex(1 + kind));
-    int code = lua_type(L, -1) == LUA_TNUMBER ? (int)lua_tointeger(L, -1) : 0;
-    lua_pop(L, 1);
+    int code = lua_type(L, 2) == LUA_TSTRING ? pxl_member(w, kind, lua_tostring(L, 2)) : -1;
     return kind == PXL_O_REQ ? pxl_req_newindex(L, code) : pxl_resp_newindex(L, code);
 }
 
@@ -779,25 +842,6 @@ static int pxl_obj_pairs(lua_State *L)
     return pxl_h_each(L);
 }
 
-typedef struct {
-    const char *name;
-    int code;
-} pxl_field_t;
-
-/* Push a dispatch table: the methods, and the fields with their codes. */
-static void pxl_dispatch_table(lua_State *L, const luaL_Reg *methods, const pxl_field_t *fields)
-{
-    lua_newtable(L);
-    for (const luaL_Reg *m = methods; m->name != NULL; m++) {
-        lua_pushcfunction(L, m->func);
-        lua_setfield(L, -2, m->name);
-    }
-    for (const pxl_field_t *f = fields; f != NULL && f->name != NULL; f++) {
-        lua_pushinteger(L, f->code);
-        lua_setfield(L, -2, f->name);
-    }
-}
-
 /* Lua 5.1 has no __pairs: make pairs() honour it so pairs(txn.req.headers) iterates. */
 static const char pxl_pairs_lua[] =
     "local rawpairs, getmetatable, type, rawget = pairs, getmetatable, type, rawget\n"
@@ -808,53 +852,31 @@ static const char pxl_pairs_lua[] =
     "  return rawpairs(t)\n"
     "end\n";
 
-void pxl_txn_open(lua_State *L)
+void pxl_txn_open(lua_State *L, pxl_worker_t *w)
 {
-    static const luaL_Reg txn_m[] = {{"respond", pxl_txn_respond},
-                                     {"set_upstream", pxl_txn_set_upstream},
-                                     {"var", pxl_txn_var},
-                                     {"set_var", pxl_txn_set_var},
-                                     {NULL, NULL}};
-    static const pxl_field_t txn_f[] = {
-        {"req", PXL_F_REQ}, {"resp", PXL_F_RESP}, {"ctx", PXL_F_CTX}, {NULL, 0}};
-    static const luaL_Reg req_m[] = {{"read_body", pxl_req_read_body},
-                                     {"set_body", pxl_req_set_body},
-                                     {"body_will_change", pxl_req_body_will_change},
-                                     {"set_path", pxl_req_set_path},
-                                     {"set_query", pxl_req_set_query},
-                                     {"set_method", pxl_req_set_method},
-                                     {"set_host", pxl_req_set_host},
-                                     {NULL, NULL}};
-    static const pxl_field_t req_f[] = {{"headers", PXL_F_HEADERS},
-                                        {"method", PXL_F_METHOD},
-                                        {"path", PXL_F_PATH},
-                                        {"query", PXL_F_QUERY},
-                                        {"host", PXL_F_HOST},
-                                        {"scheme", PXL_F_SCHEME},
-                                        {"version", PXL_F_VERSION},
-                                        {"args", PXL_F_ARGS},
-                                        {"client_addr", PXL_F_CLIENT_ADDR},
-                                        {"client_port", PXL_F_CLIENT_PORT},
-                                        {NULL, 0}};
-    static const luaL_Reg resp_m[] = {{"body_will_change", pxl_resp_body_will_change},
-                                      {NULL, NULL}};
-    static const pxl_field_t resp_f[] = {
-        {"headers", PXL_F_HEADERS}, {"status", PXL_F_STATUS}, {NULL, 0}};
-    static const luaL_Reg h_m[] = {
-        {"get", pxl_h_get}, {"get_all", pxl_h_get_all}, {"set", pxl_h_set},
-        {"add", pxl_h_add}, {"remove", pxl_h_remove},   {"each", pxl_h_each},
-        {NULL, NULL}};
     lua_pushlightuserdata(L, NULL);
     lua_createtable(L, 0, 3);
-    pxl_dispatch_table(L, txn_m, txn_f);
-    pxl_dispatch_table(L, req_m, req_f);
-    pxl_dispatch_table(L, resp_m, resp_f);
-    pxl_dispatch_table(L, h_m, NULL);
-    for (int i = 0; i < 4; i++)
-        lua_pushvalue(L, -4);
+    /* The methods of each class (upvalues of __index), and the members' interned names. */
+    size_t nkeys = 0;
+    for (int cls = 0; cls < 4; cls++) {
+        lua_newtable(L);
+        w->keys[cls] = &w->keyv[nkeys];
+        for (const pxl_member_t *m = pxl_members[cls]; m->name != NULL; m++) {
+            if (nkeys + 2 > sizeof(w->keyv) / sizeof(w->keyv[0]))
+                luaL_error(L, "pxl_txn_open: keyv is too small");
+            lua_pushstring(L, m->name);
+            w->keyv[nkeys++] = lua_tostring(L, -1);
+            if (m->fn != NULL)
+                lua_pushcfunction(L, m->fn);
+            else
+                lua_pushboolean(L, 1); /* keeps the name (its address) alive */
+            lua_rawset(L, -3);
+        }
+        w->keyv[nkeys++] = NULL;
+    }
     lua_pushcclosure(L, pxl_obj_index, 4);
-    lua_setfield(L, -6, "__index");
-    lua_pushcclosure(L, pxl_obj_newindex, 4);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, pxl_obj_newindex);
     lua_setfield(L, -2, "__newindex");
     lua_pushcfunction(L, pxl_obj_pairs);
     lua_setfield(L, -2, "__pairs");
