@@ -136,7 +136,7 @@ static pxl_ctx_t *pxl_live_find(const pxl_worker_t *w, uint64_t id)
 
 static pxl_ctx_t *pxl_live_ctx(lua_State *L, const pxl_worker_t *w, uint64_t id)
 {
-    pxl_ctx_t *c = pxl_live_find(w, id);
+    pxl_ctx_t *c = w != NULL ? pxl_live_find(w, id) : NULL;
     if (c == NULL)
         luaL_error(L, "the request is over: its txn can no longer be used");
     return c;
@@ -792,6 +792,8 @@ static int pxl_obj_index(lua_State *L)
     if (kind < 0)
         return luaL_error(L, "attempt to index a userdata value");
     pxl_worker_t *w = pxl_worker_of(L);
+    if (w == NULL) /* no request can be running: a finalizer at lua_close */
+        return luaL_error(L, "the request is over: its txn can no longer be used");
     int cls = kind < PXL_O_REQH ? kind : PXL_O_REQH, code = -1;
     pyxis_str_t k = {NULL, 0};
     if (lua_type(L, 2) == LUA_TSTRING) {
@@ -824,6 +826,8 @@ static int pxl_obj_newindex(lua_State *L)
     if (kind < 0)
         return luaL_error(L, "attempt to index a userdata value");
     pxl_worker_t *w = pxl_worker_of(L);
+    if (w == NULL)
+        return luaL_error(L, "the request is over: its txn can no longer be used");
     lua_settop(L, 3);
     if (kind >= PXL_O_REQH)
         return pxl_h_change_of(L, pxl_live_ctx(L, w, id), kind, pxl_check_str(L, 2), 0);
