@@ -27,13 +27,8 @@ px_status_t px_filter_attach(px_txn_t *t)
     if (r == NULL || r->nfilters == 0)
         return PX_OK;
     t->filters = px_pcalloc(t->pool, r->nfilters * sizeof(*t->filters));
-    t->resume_ev = px_palloc(t->pool, event_get_struct_event_size());
-    if (t->filters == NULL || t->resume_ev == NULL ||
-        event_assign(t->resume_ev, t->worker->base, -1, 0, px_filter_resume_cb, t) < 0) {
-        t->filters = NULL;
-        t->resume_ev = NULL;
+    if (t->filters == NULL)
         return PX_ERROR;
-    }
     t->nfilters = (unsigned)r->nfilters;
     void **wdata = t->wgen->module_data;
     for (unsigned i = 0; i < t->nfilters; i++) {
@@ -55,6 +50,18 @@ px_status_t px_filter_attach(px_txn_t *t)
         tf->attached = 1;
     }
     return PX_OK;
+}
+
+/* The txn's resume event, made when a filter first pauses or resumes (most requests never do);
+ * NULL when out of memory. */
+static struct event *px_filter_resume_ev(px_txn_t *t)
+{
+    if (t->resume_ev != NULL)
+        return t->resume_ev;
+    struct event *ev = px_palloc(t->pool, event_get_struct_event_size());
+    if (ev == NULL || event_assign(ev, t->worker->base, -1, 0, px_filter_resume_cb, t) < 0)
+        return NULL;
+    return t->resume_ev = ev;
 }
 
 static px_fcursor_t *px_filter_cursor(px_txn_t *t, px_fphase_t phase)
@@ -166,7 +173,14 @@ static px_status_t px_filter_run(px_txn_t *t, px_fphase_t phase, int last, px_fc
     outcome:
         switch (st) {
         case PYXIS_FILTER_CONTINUE: c->pos++; continue;
-        case PYXIS_FILTER_PAUSE: c->paused = 1; return PX_AGAIN;
+        case PYXIS_FILTER_PAUSE:
+            if (px_filter_resume_ev(t) == NULL) {
+                px_log_error("%s: out of memory pausing filter %s", t->route->name,
+                             t->filters[i].f->module->desc.name);
+                break;
+            }
+            c->paused = 1;
+            return PX_AGAIN;
         case PYXIS_FILTER_STOP:
             if (!t->replying || phase == PX_FPHASE_RESP_BODY) {
                 px_log_error("%s: filter %s returned STOP from %s without a local reply "
@@ -232,6 +246,12 @@ void px_filter_resume(px_txn_t *t, int status)
     }
     c->resumed = 1;
     c->resume_status = status;
+    if (px_filter_resume_ev(t) == NULL) {
+        /* Only from inside the paused call (the event exists once it returned PAUSE): the
+         * PAUSE then fails the request. */
+        px_log_error("%s: out of memory resuming a filter", t->route->name);
+        return;
+    }
     event_active(t->resume_ev, EV_TIMEOUT, 0);
 }
 

@@ -81,10 +81,12 @@ static pyxis_rc_t px_api_cleanup_add(pyxis_txn_t *txn, pyxis_cleanup_fn fn, void
 
 /* ---- headers ------------------------------------------------------------------------------- */
 
+/* RFC 9110 tchar: ALPHA, DIGIT and !#$%&'*+-.^_`|~, one bit per ASCII byte. */
+static const uint32_t px_api_tchars[4] = {0x00000000, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff};
+
 static int px_api_tchar(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+    return c < 128 && (px_api_tchars[c >> 5] >> (c & 31) & 1);
 }
 
 int px_api_is_token(pyxis_str_t s)
@@ -110,12 +112,20 @@ int px_api_is_field_value(pyxis_str_t s)
 /* Fields that frame the message or describe the connection: the core writes them itself. */
 static int px_api_reserved_field(pyxis_str_t n)
 {
-    static const char *const names[] = {"content-length",   "transfer-encoding",
-                                        "connection",       "keep-alive",
-                                        "proxy-connection", "te",
-                                        "upgrade",          "trailer"};
+#define PX_API_NAME(s)                                                                             \
+    {                                                                                              \
+        s, sizeof(s) - 1                                                                           \
+    }
+    static const struct {
+        const char *s;
+        size_t len;
+    } names[] = {PX_API_NAME("content-length"),   PX_API_NAME("transfer-encoding"),
+                 PX_API_NAME("connection"),       PX_API_NAME("keep-alive"),
+                 PX_API_NAME("proxy-connection"), PX_API_NAME("te"),
+                 PX_API_NAME("upgrade"),          PX_API_NAME("trailer")};
+#undef PX_API_NAME
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (px_header_name_eq(n.data, n.len, names[i], strlen(names[i])))
+        if (n.len == names[i].len && px_header_name_eq(n.data, n.len, names[i].s, names[i].len))
             return 1;
     return 0;
 }

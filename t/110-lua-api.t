@@ -1,6 +1,8 @@
 # 110-lua-api: the Lua filter's request and response API: config forms, the per-filter config
 # table, request accessors and rewrites, the header tables, txn:respond from both phases,
-# txn.ctx shared between two Lua filters, variables seen by a C filter, package_path.
+# txn.ctx shared between two Lua filters, variables seen by a C filter, package_path; what the
+# txn objects are (one per request, the same object each time it is read, unusable once the
+# request is over).
 use strict;
 use warnings;
 use Test::More;
@@ -99,6 +101,35 @@ return {
   end,
 }
 LUA
+    'objects.lua' => <<'LUA',
+local kept_txn, kept_h
+local function fails(f, want, ...)
+  local ok, e = pcall(f, ...)
+  if ok then return "no-error" end
+  return tostring(e):find(want, 1, true) and "error" or tostring(e)
+end
+return {
+  on_request = function(txn)
+    local r = {}
+    r[#r + 1] = tostring(txn.req == txn.req and txn.req.headers == txn.req.headers
+      and txn.resp.headers ~= txn.req.headers)
+    r[#r + 1] = type(txn)
+    r[#r + 1] = kept_txn == nil and "first" or tostring(kept_txn ~= txn)
+    if kept_txn then
+      r[#r + 1] = fails(function() return kept_txn.req.path end, "the request is over")
+      r[#r + 1] = fails(function() kept_h["x-a"] = "1" end, "the request is over")
+    end
+    kept_txn, kept_h = txn, txn.req.headers
+    r[#r + 1] = fails(function() return pyxis.json.null.x end, "attempt to index")
+    r[#r + 1] = fails(pairs, "table expected", txn)
+    r[#r + 1] = tostring(txn.nope) .. " " .. tostring(txn.req.nope) .. " "
+      .. type(txn.req.headers.get)
+    r[#r + 1] = fails(txn.req.headers.get, "bad self", "x")
+    r[#r + 1] = fails(function() txn.foo = 1 end, "cannot be assigned")
+    return txn:respond(200, table.concat(r, " "))
+  end,
+}
+LUA
     'mylib.lua' => <<'LUA',
 local M = {}
 function M.describe(c)
@@ -141,6 +172,9 @@ listeners:
           - lua:
               file: "%%LUA%%/config.lua"
               config: { flag: true, n: 41, s: hello, list: [a, b], map: { k: v } }
+        upstream: be
+      - match: { path_prefix: /objects/ }
+        filters: [ { lua: "%%LUA%%/objects.lua" } ]
         upstream: be
       - match: { path_prefix: /inline/ }
         filters:
@@ -210,6 +244,13 @@ is($r->{body}, 'boolean number string b v 42', 'config: YAML types reach the scr
 
 $r = http_req($port, path => '/inline/x');
 is($r->{body}, 'inline /inline/x', 'inline code:');
+
+$r = http_req($port, path => '/objects/1');
+is($r->{body}, 'true userdata first error error nil nil function error error',
+    'txn objects: the same object at each read; errors for misuse');
+$r = http_req($port, path => '/objects/2');
+is($r->{body}, 'true userdata true error error error error nil nil function error error',
+    'a txn kept from an earlier request is another object, and unusable: the request is over');
 
 is($px->stop, 0, 'pyxis exits cleanly');
 done_testing;

@@ -376,7 +376,7 @@ static int pxl_load_p(lua_State *L)
     pxl_set_package_path(L, w->g);
     lua_newtable(L);
     w->reqs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    pxl_txn_open(L);
+    pxl_txn_open(L, w);
     pxl_pyxis_open(L);
     for (size_t i = 0; i < ld->nconfs; i++) {
         const pxl_conf_t *conf = ld->confs[i];
@@ -412,6 +412,7 @@ static void pxl_worker_free(pxl_worker_t *w)
 {
     if (w->L != NULL)
         lua_close(w->L);
+    free(w->live);
     free(w->scripts);
     free(w);
 }
@@ -426,8 +427,13 @@ static pyxis_rc_t pxl_worker_init(pyxis_worker_t *wk, void *gconf, void *const *
     w->id = pxl_api->worker_id(wk);
     w->mem_limit = (size_t)w->g->memory_limit;
     w->reqs_ref = LUA_NOREF;
+    w->next_id = 1;
+    w->live_mask = 63;
+    w->live = calloc(w->live_mask + 1, sizeof(*w->live));
     w->scripts = calloc(nconfs ? nconfs : 1, sizeof(*w->scripts));
-    if (w->scripts == NULL) {
+    if (w->scripts == NULL || w->live == NULL) {
+        free(w->live);
+        free(w->scripts);
         free(w);
         return PYXIS_ERROR;
     }
@@ -488,6 +494,7 @@ static void pxl_worker_exit(pyxis_worker_t *wk, void *worker_data)
 static pyxis_rc_t pxl_init(const pyxis_api_t *api)
 {
     pxl_api = api;
+    pxl_txn_init();
     return PYXIS_OK;
 }
 
@@ -515,7 +522,6 @@ static pyxis_rc_t pxl_attach(pyxis_txn_t *txn, void *conf, void *worker_data, vo
     c->txn = txn;
     c->w = w;
     c->s = s;
-    c->txn_ref = LUA_NOREF;
     for (int d = 0; d < 2; d++) {
         c->run[d].w = w;
         c->run[d].c = c;
@@ -549,7 +555,11 @@ static pyxis_filter_status_t pxl_call(pxl_ctx_t *c, int dir, int h, pyxis_chunk_
     }
     r->hook = h;
     pxl_run_start(r, fn);
-    pxl_txn_push(r->co, c);
+    if (pxl_txn_push(r->co, c) != 0) {
+        pxl_api->log(c->txn, PYXIS_LOG_ERROR, "%s: out of memory", pxl_hook_names[h]);
+        pxl_run_end(r, 1);
+        return PYXIS_FILTER_ERROR;
+    }
     int nargs = 1;
     if (chunk != NULL) {
         r->chunk = chunk;
@@ -607,7 +617,12 @@ static void pxl_on_log(pyxis_txn_t *txn, void *ctx)
     r->hook = PXL_H_LOG;
     r->co_ref = LUA_NOREF;
     pxl_run_start(r, fn);
-    pxl_txn_push(r->co, c);
+    if (pxl_txn_push(r->co, c) != 0) {
+        pxl_api->log(c->txn, PYXIS_LOG_ERROR, "on_log: out of memory");
+        pxl_run_end(r, 1);
+        free(r);
+        return;
+    }
     if (pxl_after_resume(r, pxl_resume_co(r, 1)) == PYXIS_FILTER_PAUSE) {
         r->c = NULL;
         pxl_detached_link(r);

@@ -13,7 +13,7 @@
  *   - a pxl_worker_t (one lua_State) is malloc'd by worker_init and freed by worker_exit: one
  *     per worker per config generation;
  *   - a pxl_ctx_t (one Lua filter of one request) is in the transaction pool; the Lua objects
- *     that point at it are cut loose at detach;
+ *     that name it (handles, see lua_txn.c) stop resolving at detach;
  *   - a pxl_run_t (one running coroutine) is inside its pxl_ctx_t for request hooks, malloc'd
  *     for timers and for an on_log hook that waits (freed when its coroutine ends).
  */
@@ -101,6 +101,13 @@ typedef struct pxl_run_s pxl_run_t;
 typedef struct pxl_ctx_s pxl_ctx_t;
 typedef struct pxl_pending_s pxl_pending_t;
 
+/* An entry of a worker's table of live handles (lua_txn.c): the ctx whose txn objects carry
+ * id; id 0 and c NULL when free. */
+typedef struct {
+    uint64_t id;
+    pxl_ctx_t *c;
+} pxl_live_t;
+
 /* One worker's Lua for one config generation. */
 typedef struct pxl_worker_s {
     lua_State *L;
@@ -117,7 +124,18 @@ typedef struct pxl_worker_s {
     pxl_run_t *current;        /* the run whose coroutine is executing */
     uint64_t init_budget_used; /* instructions of the scripts' main chunks */
     int reqs_ref;              /* registry: lightuserdata txn -> per-request table */
-    int closing;               /* worker_exit is running */
+
+    /* The ctxs whose txn objects a hook was given, by handle id (malloc'd, open addressing
+     * on id & live_mask, at most half full). */
+    pxl_live_t *live;
+    uint64_t live_mask;
+    size_t nlive;
+    uint64_t next_id; /* the next handle id to hand out (never 0) */
+    /* The interned names of the txn objects' members, by class, each list NULL-terminated
+     * (lua_txn.c); keyv holds them all. */
+    const char *const *keys[4];
+    const char *keyv[40];
+    int closing; /* worker_exit is running */
 
     pxl_pending_t *pending; /* worker-level timers and call-outs in flight */
     /* Coroutines that finished cleanly, kept for the next hook (a resume of a finished
@@ -161,9 +179,7 @@ struct pxl_ctx_s {
     pyxis_txn_t *txn;
     pxl_worker_t *w;
     const pxl_script_t *s;
-    void **objs[6]; /* the Lua objects' pointer slots, set to NULL at detach */
-    size_t nobjs;
-    int txn_ref;      /* registry ref of the txn object; LUA_NOREF until a hook needs it */
+    uint64_t id;      /* the handle id of its txn objects (w->live); 0 until a hook needs them */
     pxl_run_t run[2]; /* the request and the response direction */
     int logging;      /* in on_log: the txn is read-only */
 };
@@ -202,11 +218,15 @@ void pxl_run_detached(pxl_worker_t *w, int fn_ref, int gen_mine);
 
 /* ---- the txn object (lua_txn.c) ---------------------------------------------------------- */
 
-/* Register the metatables of txn, req, resp and headers in L (at worker_init). */
-void pxl_txn_open(lua_State *L);
-/* Push c's txn object (made on first use). May raise (memory). */
-void pxl_txn_push(lua_State *L, pxl_ctx_t *c);
-/* Cut the Lua objects of c loose from the request (detach). */
+/* Once, at module init: how many bits a light userdata keeps on this LuaJIT. */
+void pxl_txn_init(void);
+/* Set the metatable of the txn objects (light userdata) in w's state L (at worker_init). May
+ * raise. */
+void pxl_txn_open(lua_State *L, pxl_worker_t *w);
+/* Push c's txn object (its handle is made on first use). Raises nothing: -1 when out of
+ * memory, with nothing pushed. */
+int pxl_txn_push(lua_State *L, pxl_ctx_t *c);
+/* End the txn objects of c (detach): their handle no longer resolves. */
 void pxl_txn_release(pxl_ctx_t *c);
 /* Replace the bytes of a chunk by a Lua string (body hooks returning a string). */
 int pxl_chunk_replace(pyxis_chunk_t *chunk, const char *s, size_t n);

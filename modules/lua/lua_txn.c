@@ -2,12 +2,19 @@
  * lua_txn.c: the `txn` object a hook receives, and what hangs off it: txn.req, txn.resp, their
  * header tables, bodies, txn:respond(), txn.ctx and variables.
  *
- * Every object is a small userdata holding the pxl_ctx_t of its filter and request (in the
- * transaction pool). The ctx keeps the address of each object's pointer and clears them all at
- * detach, so a script that kept `txn` somewhere (a closure, a timer) gets a clean Lua error
- * ("the request is over") instead of touching freed memory. The objects are made when a hook
- * first needs them: one txn, one req, one resp and two header objects per Lua filter per
- * request. txn.ctx is one table per request, shared by every Lua filter of it, kept in the
+ * The objects are handles, not allocations: a light userdata whose value is a per-worker id of
+ * the filter's pxl_ctx_t (in the transaction pool) and the object's kind (txn, req, resp, and
+ * the two header tables): value = id << 3 | kind. Handing a hook its txn, or reading txn.req
+ * and txn.req.headers, therefore allocates nothing in Lua and makes no garbage. The worker's
+ * table of live ids (w->live) resolves a handle to its ctx; detach removes the id, so a script
+ * that kept `txn` somewhere (a closure, a timer) gets a clean Lua error ("the request is over")
+ * instead of touching freed memory, and ids are not reused (they are 44 bits: at a million
+ * requests a second a worker state would need half a year to wrap; a LuaJIT that keeps fewer
+ * bits in a light userdata gets 29-bit ids).
+ *
+ * Light userdata share one metatable per Lua state, so its metamethods serve every kind and
+ * decline any light userdata that is not a handle (pyxis.json.null is one) with the error Lua
+ * would give. txn.ctx is one table per request, shared by every Lua filter of it, kept in the
  * worker's registry under the txn's address and dropped by a transaction cleanup.
  *
  * Strings handed to Lua are copies (the core's strings are borrowed), so they stay valid.
@@ -19,26 +26,134 @@
 #include "lua_mod.h"
 #include "lua_util.h"
 
-enum { PXL_O_TXN = 0, PXL_O_REQ, PXL_O_RESP, PXL_O_REQH, PXL_O_RESPH };
+enum { PXL_O_TXN = 0, PXL_O_REQ, PXL_O_RESP, PXL_O_REQH, PXL_O_RESPH, PXL_O_N };
 
-typedef struct {
-    pxl_ctx_t *c; /* NULL once the request is over */
-    int kind;
-} pxl_obj_t;
+#define PXL_KIND_BITS 3
+#define PXL_KIND_MASK ((1u << PXL_KIND_BITS) - 1)
+
+/* Field codes in the dispatch tables (the methods are functions there). */
+enum {
+    PXL_F_REQ = 1,
+    PXL_F_RESP,
+    PXL_F_CTX,
+    PXL_F_HEADERS,
+    PXL_F_METHOD,
+    PXL_F_PATH,
+    PXL_F_QUERY,
+    PXL_F_HOST,
+    PXL_F_SCHEME,
+    PXL_F_VERSION,
+    PXL_F_ARGS,
+    PXL_F_CLIENT_ADDR,
+    PXL_F_CLIENT_PORT,
+    PXL_F_STATUS,
+};
 
 static const char *const pxl_mt_names[] = {"pyxis.txn", "pyxis.req", "pyxis.resp", "pyxis.headers",
                                            "pyxis.headers"};
 
-static pxl_ctx_t *pxl_obj_ctx(lua_State *L, int idx, int kind)
+/* The largest handle id: set by pxl_txn_init (main thread, before any worker). */
+static uint64_t pxl_id_max = (1u << 29) - 1;
+
+void pxl_txn_init(void)
 {
-    pxl_obj_t *o = lua_touserdata(L, idx);
-    if (o == NULL || lua_type(L, idx) != LUA_TUSERDATA ||
-        (o->kind != kind && !(kind == PXL_O_REQH && o->kind == PXL_O_RESPH)))
+    /* LuaJITs that keep all 47 bits of a light userdata take 44-bit ids; one that maps the
+     * upper 32 bits to a few segments (newer 2.1 builds) would run out of them: 29 bits there. */
+    if (sizeof(void *) < 8)
+        return;
+    lua_State *L = luaL_newstate();
+    if (L == NULL)
+        return;
+    int ok = 1;
+    for (uint64_t hi = 1; hi <= 512 && ok; hi++) {
+        uint64_t v = hi << 35 | 5;
+        lua_pushlightuserdata(L, (void *)(uintptr_t)v);
+        ok = (uint64_t)(uintptr_t)lua_touserdata(L, -1) == v;
+        lua_pop(L, 1);
+    }
+    lua_close(L);
+    if (ok)
+        pxl_id_max = ((uint64_t)1 << 44) - 1;
+}
+
+/* ---- handles ----------------------------------------------------------------------------- */
+
+static int pxl_live_grow(pxl_worker_t *w)
+{
+    size_t n = (size_t)w->live_mask + 1, n2 = n * 2;
+    pxl_live_t *t = calloc(n2, sizeof(*t));
+    if (t == NULL)
+        return -1;
+    /* Ids distinct modulo n stay distinct modulo 2n. */
+    for (size_t i = 0; i < n; i++)
+        if (w->live[i].c != NULL)
+            t[w->live[i].id & (n2 - 1)] = w->live[i];
+    free(w->live);
+    w->live = t;
+    w->live_mask = n2 - 1;
+    return 0;
+}
+
+/* A new id for c in w->live, or 0 when out of memory. */
+static uint64_t pxl_live_add(pxl_worker_t *w, pxl_ctx_t *c)
+{
+    if ((w->nlive + 1) * 2 > (size_t)w->live_mask + 1 && pxl_live_grow(w) != 0)
+        return 0;
+    for (;;) { /* at most half full: ends */
+        uint64_t id = w->next_id;
+        w->next_id = id >= pxl_id_max ? 1 : id + 1;
+        pxl_live_t *e = &w->live[id & w->live_mask];
+        if (e->c == NULL) { /* else a request that outlived 2^44 others keeps its slot */
+            e->id = id;
+            e->c = c;
+            w->nlive++;
+            return id;
+        }
+    }
+}
+
+static void pxl_push_handle(lua_State *L, const pxl_ctx_t *c, int kind)
+{
+    lua_pushlightuserdata(L, (void *)(uintptr_t)(c->id << PXL_KIND_BITS | (unsigned)kind));
+}
+
+/* The kind of the handle at idx, or -1 when the value is not a handle; *id its id. */
+static int pxl_handle_kind(lua_State *L, int idx, uint64_t *id)
+{
+    if (lua_type(L, idx) != LUA_TLIGHTUSERDATA)
+        return -1;
+    uint64_t v = (uint64_t)(uintptr_t)lua_touserdata(L, idx);
+    *id = v >> PXL_KIND_BITS;
+    int kind = (int)(v & PXL_KIND_MASK);
+    return *id != 0 && *id <= pxl_id_max && kind < PXL_O_N ? kind : -1;
+}
+
+static pxl_ctx_t *pxl_live_find(const pxl_worker_t *w, uint64_t id)
+{
+    const pxl_live_t *e = &w->live[id & w->live_mask];
+    return e->id == id ? e->c : NULL;
+}
+
+static pxl_ctx_t *pxl_live_ctx(lua_State *L, const pxl_worker_t *w, uint64_t id)
+{
+    pxl_ctx_t *c = w != NULL ? pxl_live_find(w, id) : NULL;
+    if (c == NULL)
+        luaL_error(L, "the request is over: its txn can no longer be used");
+    return c;
+}
+
+/* The ctx of the handle at idx, which must be of `kind` (PXL_O_REQH: either header table, the
+ * one it is in *got when got is not NULL). */
+static pxl_ctx_t *pxl_obj_ctx(lua_State *L, int idx, int kind, int *got)
+{
+    uint64_t id = 0;
+    int k = pxl_handle_kind(L, idx, &id);
+    if (k < 0 || (k != kind && !(kind == PXL_O_REQH && k == PXL_O_RESPH)))
         luaL_error(L, "bad self: expected a %s (use obj:method(), not obj.method())",
                    pxl_mt_names[kind]);
-    else if (o->c == NULL)
-        luaL_error(L, "the request is over: its txn can no longer be used");
-    return o->c;
+    if (got != NULL)
+        *got = k;
+    return pxl_live_ctx(L, pxl_worker_of(L), id);
 }
 
 static void pxl_check_rc(lua_State *L, pyxis_rc_t rc, const char *what)
@@ -74,28 +189,41 @@ static void pxl_check_writable(lua_State *L, pxl_ctx_t *c, const char *what)
 
 /* ---- headers ----------------------------------------------------------------------------- */
 
-static pyxis_headers_t *pxl_hdrs(lua_State *L, int idx, pxl_ctx_t **cp, int need)
+/* The header list of a header table of kind PXL_O_REQH or PXL_O_RESPH. need: raise when there
+ * is none (the response before it exists). */
+static pyxis_headers_t *pxl_hdrs_of(lua_State *L, pxl_ctx_t *c, int kind, int need)
 {
-    pxl_obj_t *o = lua_touserdata(L, idx);
-    pxl_ctx_t *c = pxl_obj_ctx(L, idx, PXL_O_REQH);
     pyxis_headers_t *h =
-        o->kind == PXL_O_REQH ? pxl_api->req_headers(c->txn) : pxl_api->resp_headers(c->txn);
+        kind == PXL_O_REQH ? pxl_api->req_headers(c->txn) : pxl_api->resp_headers(c->txn);
     if (h == NULL && need)
         luaL_error(L, "txn.resp.headers: there is no response yet");
-    *cp = c;
     return h;
 }
 
-static int pxl_h_get(lua_State *L)
+static pyxis_headers_t *pxl_hdrs(lua_State *L, int idx, pxl_ctx_t **cp, int need)
 {
-    pxl_ctx_t *c;
-    pyxis_headers_t *h = pxl_hdrs(L, 1, &c, 0);
+    int kind;
+    *cp = pxl_obj_ctx(L, idx, PXL_O_REQH, &kind);
+    return pxl_hdrs_of(L, *cp, kind, need);
+}
+
+/* h[name] and h:get(name): the name at 2. */
+static int pxl_h_get_of(lua_State *L, pxl_ctx_t *c, int kind, pyxis_str_t name)
+{
+    pyxis_headers_t *h = pxl_hdrs_of(L, c, kind, 0);
     pyxis_str_t v;
-    if (h != NULL && pxl_api->header_get(h, pxl_check_str(L, 2), &v) == PYXIS_OK)
+    if (h != NULL && pxl_api->header_get(h, name, &v) == PYXIS_OK)
         pxl_push_str(L, v);
     else
         lua_pushnil(L);
     return 1;
+}
+
+static int pxl_h_get(lua_State *L)
+{
+    int kind;
+    pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_REQH, &kind);
+    return pxl_h_get_of(L, c, kind, pxl_check_str(L, 2));
 }
 
 static int pxl_h_get_all(lua_State *L)
@@ -115,12 +243,11 @@ static int pxl_h_get_all(lua_State *L)
     return 1;
 }
 
-/* Set, add or remove from Lua arguments (name at 2, value at 3: string, number, list, nil). */
-static int pxl_h_change(lua_State *L, int add)
+/* Set, add or remove `name` (the Lua value at 3: string, number, list, nil). */
+static int pxl_h_change_of(lua_State *L, pxl_ctx_t *c, int kind, pyxis_str_t name, int add)
 {
-    pxl_ctx_t *c;
-    pyxis_headers_t *h = pxl_hdrs(L, 1, &c, 1);
-    pyxis_str_t name = pxl_check_str(L, 2), v;
+    pyxis_headers_t *h = pxl_hdrs_of(L, c, kind, 1);
+    pyxis_str_t v;
     pxl_check_writable(L, c, "headers");
     int t = lua_type(L, 3);
     if (t == LUA_TNIL || t == LUA_TNONE) {
@@ -149,6 +276,13 @@ static int pxl_h_change(lua_State *L, int add)
         L, add ? pxl_api->header_add(c->txn, h, name, v) : pxl_api->header_set(c->txn, h, name, v),
         add ? "headers: add" : "headers: set");
     return 0;
+}
+
+static int pxl_h_change(lua_State *L, int add)
+{
+    int kind;
+    pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_REQH, &kind);
+    return pxl_h_change_of(L, c, kind, pxl_check_str(L, 2), add);
 }
 
 static int pxl_h_set(lua_State *L)
@@ -185,27 +319,11 @@ static int pxl_h_next(lua_State *L)
 
 static int pxl_h_each(lua_State *L)
 {
-    pxl_obj_ctx(L, 1, PXL_O_REQH);
+    pxl_obj_ctx(L, 1, PXL_O_REQH, NULL);
     lua_pushvalue(L, 1);
     lua_pushnumber(L, 0);
     lua_pushcclosure(L, pxl_h_next, 2);
     return 1;
-}
-
-/* h[name]: a method, else the first value of the field. Upvalue 1: the methods. */
-static int pxl_h_index(lua_State *L)
-{
-    lua_pushvalue(L, 2);
-    lua_rawget(L, lua_upvalueindex(1));
-    if (!lua_isnil(L, -1))
-        return 1;
-    lua_pop(L, 1);
-    return pxl_h_get(L);
-}
-
-static int pxl_h_newindex(lua_State *L)
-{
-    return pxl_h_change(L, 0);
 }
 
 /* ---- bodies ------------------------------------------------------------------------------ */
@@ -247,7 +365,7 @@ static void pxl_body_done(pyxis_txn_t *txn, void *arg)
 /* txn.req:read_body(): the whole request body as a string (waits for it). */
 static int pxl_req_read_body(lua_State *L)
 {
-    pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_REQ);
+    pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_REQ, NULL);
     pyxis_buf_t *b = pxl_api->req_body(c->txn);
     if (b != NULL) { /* already read (by this filter or another) */
         size_t n = pxl_api->buf_len(b);
@@ -280,7 +398,7 @@ void pxl_body_ready(pxl_run_t *r)
 
 static int pxl_req_set_body(lua_State *L)
 {
-    pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_REQ);
+    pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_REQ, NULL);
     pyxis_str_t s = pxl_check_str(L, 2);
     pxl_check_writable(L, c, "txn.req:set_body()");
     pyxis_buf_t *b = pxl_api->req_body(c->txn);
@@ -294,7 +412,7 @@ static int pxl_req_set_body(lua_State *L)
 
 static int pxl_body_will_change(lua_State *L, int kind, pyxis_dir_t dir)
 {
-    pxl_ctx_t *c = pxl_obj_ctx(L, 1, kind);
+    pxl_ctx_t *c = pxl_obj_ctx(L, 1, kind, NULL);
     pxl_check_rc(L, pxl_api->body_will_change(c->txn, dir), "body_will_change()");
     return 0;
 }
@@ -320,150 +438,103 @@ static void pxl_push_args(lua_State *L, pyxis_str_t q)
     lua_call(L, 1, 1);
 }
 
-static int pxl_key_is(const char *k, size_t kl, const char *lit)
+/* txn.req.FIELD (code a PXL_F_*). */
+static int pxl_req_field(lua_State *L, pxl_ctx_t *c, int code)
 {
-    return kl == strlen(lit) && memcmp(k, lit, kl) == 0;
-}
-
-static int pxl_req_index(lua_State *L)
-{
-    pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_REQ);
-    size_t kl;
-    const char *k = lua_tolstring(L, 2, &kl);
     pyxis_txn_t *txn = c->txn;
-    if (k == NULL)
-        return 0;
-    switch (k[0]) {
-    case 'm':
-        if (pxl_key_is(k, kl, "method"))
-            return pxl_push_str(L, pxl_api->req_method(txn)), 1;
-        break;
-    case 'p':
-        if (pxl_key_is(k, kl, "path"))
-            return pxl_push_str(L, pxl_api->req_path(txn)), 1;
-        break;
-    case 'q':
-        if (pxl_key_is(k, kl, "query"))
-            return pxl_push_str(L, pxl_api->req_query(txn)), 1;
-        break;
-    case 'h':
-        if (pxl_key_is(k, kl, "host"))
-            return pxl_push_str(L, pxl_api->req_host(txn)), 1;
-        break;
-    case 's':
-        if (pxl_key_is(k, kl, "scheme"))
-            return pxl_push_str(L, pxl_api->req_scheme(txn)), 1;
-        break;
-    case 'v':
-        if (pxl_key_is(k, kl, "version"))
-            return lua_pushnumber(L, pxl_api->req_version(txn) / 10.0), 1;
-        break;
-    case 'a':
-        if (pxl_key_is(k, kl, "args"))
-            return pxl_push_args(L, pxl_api->req_query(txn)), 1;
-        break;
-    case 'c':
-        if (pxl_key_is(k, kl, "client_addr"))
-            return pxl_push_str(L, pxl_api->client_addr(txn)), 1;
-        if (pxl_key_is(k, kl, "client_port"))
-            return lua_pushnumber(L, pxl_api->client_port(txn)), 1;
-        break;
+    switch (code) {
+    case PXL_F_HEADERS: pxl_push_handle(L, c, PXL_O_REQH); break;
+    case PXL_F_METHOD: pxl_push_str(L, pxl_api->req_method(txn)); break;
+    case PXL_F_PATH: pxl_push_str(L, pxl_api->req_path(txn)); break;
+    case PXL_F_QUERY: pxl_push_str(L, pxl_api->req_query(txn)); break;
+    case PXL_F_HOST: pxl_push_str(L, pxl_api->req_host(txn)); break;
+    case PXL_F_SCHEME: pxl_push_str(L, pxl_api->req_scheme(txn)); break;
+    case PXL_F_VERSION: lua_pushnumber(L, pxl_api->req_version(txn) / 10.0); break;
+    case PXL_F_ARGS: pxl_push_args(L, pxl_api->req_query(txn)); break;
+    case PXL_F_CLIENT_ADDR: pxl_push_str(L, pxl_api->client_addr(txn)); break;
+    case PXL_F_CLIENT_PORT: lua_pushnumber(L, pxl_api->client_port(txn)); break;
+    default: lua_pushnil(L); break;
     }
-    lua_getfenv(L, 1); /* headers */
-    lua_pushvalue(L, 2);
-    lua_rawget(L, -2);
-    if (!lua_isnil(L, -1))
-        return 1;
-    lua_pushvalue(L, 2);
-    lua_rawget(L, lua_upvalueindex(1)); /* methods */
     return 1;
 }
 
-static int pxl_req_set(lua_State *L, const char *field)
+/* txn.req.FIELD = v and txn.req:set_FIELD(v): self at 1, the value at 2. */
+static int pxl_req_set(lua_State *L, int code)
 {
-    pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_REQ);
+    pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_REQ, NULL);
     pyxis_str_t v = pxl_check_str(L, 2);
     pyxis_txn_t *txn = c->txn;
     pyxis_rc_t rc;
+    const char *what;
     pxl_check_writable(L, c, "txn.req");
-    switch (field[0]) {
-    case 'p': rc = pxl_api->req_set_path(txn, v); break;
-    case 'q': rc = pxl_api->req_set_query(txn, v); break;
-    case 'm': rc = pxl_api->req_set_method(txn, v); break;
+    switch (code) {
+    case PXL_F_PATH: rc = pxl_api->req_set_path(txn, v), what = "txn.req.path"; break;
+    case PXL_F_QUERY: rc = pxl_api->req_set_query(txn, v), what = "txn.req.query"; break;
+    case PXL_F_METHOD: rc = pxl_api->req_set_method(txn, v), what = "txn.req.method"; break;
     default: {
         pyxis_str_t host = PYXIS_STR("host");
         rc = pxl_api->header_set(txn, pxl_api->req_headers(txn), host, v);
+        what = "txn.req.host";
     }
     }
-    lua_pushfstring(L, "txn.req.%s", field);
-    pxl_check_rc(L, rc, lua_tostring(L, -1));
+    pxl_check_rc(L, rc, what);
     return 0;
 }
 
 static int pxl_req_set_path(lua_State *L)
 {
-    return pxl_req_set(L, "path");
+    return pxl_req_set(L, PXL_F_PATH);
 }
 static int pxl_req_set_query(lua_State *L)
 {
-    return pxl_req_set(L, "query");
+    return pxl_req_set(L, PXL_F_QUERY);
 }
 static int pxl_req_set_method(lua_State *L)
 {
-    return pxl_req_set(L, "method");
+    return pxl_req_set(L, PXL_F_METHOD);
 }
 static int pxl_req_set_host(lua_State *L)
 {
-    return pxl_req_set(L, "host");
+    return pxl_req_set(L, PXL_F_HOST);
 }
 
-static int pxl_req_newindex(lua_State *L)
+/* txn.req[k] = v; code: k's field code, 0 for none. */
+static int pxl_req_newindex(lua_State *L, int code)
 {
-    size_t kl;
-    const char *k = lua_tolstring(L, 2, &kl);
-    if (k != NULL) {
-        if (pxl_key_is(k, kl, "path") || pxl_key_is(k, kl, "query") ||
-            pxl_key_is(k, kl, "method") || pxl_key_is(k, kl, "host")) {
-            lua_remove(L, 2);
-            return pxl_req_set(L, k);
-        }
+    if (code == PXL_F_PATH || code == PXL_F_QUERY || code == PXL_F_METHOD || code == PXL_F_HOST) {
+        lua_remove(L, 2);
+        return pxl_req_set(L, code);
     }
+    const char *k = lua_tostring(L, 2);
     return luaL_error(L, "txn.req.%s cannot be assigned (path, query, method and host can)",
                       k ? k : "?");
 }
 
 /* ---- txn.resp ---------------------------------------------------------------------------- */
 
-static int pxl_resp_index(lua_State *L)
+static int pxl_resp_field(lua_State *L, pxl_ctx_t *c, int code)
 {
-    pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_RESP);
-    size_t kl;
-    const char *k = lua_tolstring(L, 2, &kl);
-    if (k != NULL && pxl_key_is(k, kl, "status")) {
+    if (code == PXL_F_HEADERS) {
+        pxl_push_handle(L, c, PXL_O_RESPH);
+    } else if (code == PXL_F_STATUS) {
         int st = pxl_api->resp_status(c->txn);
         if (st == 0)
             lua_pushnil(L);
         else
             lua_pushinteger(L, st);
-        return 1;
+    } else {
+        lua_pushnil(L);
     }
-    lua_getfenv(L, 1);
-    lua_pushvalue(L, 2);
-    lua_rawget(L, -2);
-    if (!lua_isnil(L, -1))
-        return 1;
-    lua_pushvalue(L, 2);
-    lua_rawget(L, lua_upvalueindex(1));
     return 1;
 }
 
-static int pxl_resp_newindex(lua_State *L)
+static int pxl_resp_newindex(lua_State *L, int code)
 {
-    pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_RESP);
-    size_t kl;
-    const char *k = lua_tolstring(L, 2, &kl);
-    if (k == NULL || !pxl_key_is(k, kl, "status"))
+    pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_RESP, NULL);
+    if (code != PXL_F_STATUS) {
+        const char *k = lua_tostring(L, 2);
         return luaL_error(L, "txn.resp.%s cannot be assigned (status can)", k ? k : "?");
+    }
     pxl_check_writable(L, c, "txn.resp.status");
     pxl_check_rc(L, pxl_api->resp_set_status(c->txn, luaL_checkint(L, 3)), "txn.resp.status");
     return 0;
@@ -473,39 +544,15 @@ static int pxl_resp_newindex(lua_State *L)
 
 static void pxl_push_req_ctx(lua_State *L, pxl_ctx_t *c);
 
-/* Push txn.ctx, made on first use and kept in the txn's env table (at env). */
-static void pxl_txn_ctx(lua_State *L, int env)
+static int pxl_txn_field(lua_State *L, pxl_ctx_t *c, int code)
 {
-    lua_getfield(L, env, "ctx");
-    if (!lua_isnil(L, -1))
-        return;
-    lua_pop(L, 1);
-    pxl_push_req_ctx(L, pxl_obj_ctx(L, 1, PXL_O_TXN));
-    lua_pushvalue(L, -1);
-    lua_setfield(L, env, "ctx");
-}
-
-static int pxl_txn_index(lua_State *L)
-{
-    lua_getfenv(L, 1);
-    lua_pushvalue(L, 2);
-    lua_rawget(L, -2);
-    if (!lua_isnil(L, -1))
-        return 1;
-    size_t kl;
-    const char *k = lua_tolstring(L, 2, &kl);
-    if (k != NULL && pxl_key_is(k, kl, "ctx")) {
-        pxl_txn_ctx(L, lua_gettop(L) - 1);
-        return 1;
+    switch (code) {
+    case PXL_F_REQ: pxl_push_handle(L, c, PXL_O_REQ); break;
+    case PXL_F_RESP: pxl_push_handle(L, c, PXL_O_RESP); break;
+    case PXL_F_CTX: pxl_push_req_ctx(L, c); break;
+    default: lua_pushnil(L); break;
     }
-    lua_pushvalue(L, 2);
-    lua_rawget(L, lua_upvalueindex(1));
     return 1;
-}
-
-static int pxl_txn_newindex(lua_State *L)
-{
-    return luaL_error(L, "txn fields cannot be assigned (keep your data in txn.ctx)");
 }
 
 /* Set response header fields from the table at idx (name -> string or list). */
@@ -544,7 +591,7 @@ static void pxl_set_resp_headers(lua_State *L, pxl_ctx_t *c, int idx)
 /* txn:respond(status, body, headers): a local reply; the hook ends here (STOP). */
 static int pxl_txn_respond(lua_State *L)
 {
-    pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_TXN);
+    pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_TXN, NULL);
     int status = luaL_checkint(L, 2);
     pyxis_str_t body = {"", 0};
     if (!lua_isnoneornil(L, 3))
@@ -569,7 +616,7 @@ static int pxl_txn_respond(lua_State *L)
 
 static int pxl_txn_set_upstream(lua_State *L)
 {
-    pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_TXN);
+    pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_TXN, NULL);
     const char *name = luaL_checkstring(L, 2);
     pxl_check_writable(L, c, "txn:set_upstream()");
     pyxis_rc_t rc = pxl_api->set_upstream(c->txn, name);
@@ -581,7 +628,7 @@ static int pxl_txn_set_upstream(lua_State *L)
 
 static int pxl_txn_var(lua_State *L)
 {
-    pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_TXN);
+    pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_TXN, NULL);
     pyxis_str_t v;
     if (pxl_api->var(c->txn, pxl_check_str(L, 2), &v) == PYXIS_OK)
         pxl_push_str(L, v);
@@ -594,7 +641,7 @@ static int pxl_txn_var(lua_State *L)
  * txn.ctx. */
 static int pxl_txn_set_var(lua_State *L)
 {
-    pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_TXN);
+    pxl_ctx_t *c = pxl_obj_ctx(L, 1, PXL_O_TXN, NULL);
     pyxis_str_t name = pxl_check_str(L, 2);
     luaL_checkany(L, 3);
     pyxis_str_t v;
@@ -603,8 +650,7 @@ static int pxl_txn_set_var(lua_State *L)
         return luaL_error(L, "txn:set_var(): the value must be a string or a number");
     pxl_check_writable(L, c, "txn:set_var()");
     pxl_check_rc(L, pxl_api->var_set(c->txn, name, v), "txn:set_var()");
-    lua_getfenv(L, 1);
-    pxl_txn_ctx(L, lua_gettop(L));
+    pxl_push_req_ctx(L, c);
     lua_pushvalue(L, 2);
     lua_pushvalue(L, 3);
     lua_rawset(L, -3);
@@ -655,64 +701,149 @@ static void pxl_push_req_ctx(lua_State *L, pxl_ctx_t *c)
     lua_remove(L, -2);
 }
 
-static pxl_obj_t *pxl_obj_new(lua_State *L, pxl_ctx_t *c, int kind)
+int pxl_txn_push(lua_State *L, pxl_ctx_t *c)
 {
-    pxl_obj_t *o = lua_newuserdata(L, sizeof(*o));
-    o->c = c;
-    o->kind = kind;
-    c->objs[c->nobjs++] = (void **)&o->c;
-    luaL_getmetatable(L, pxl_mt_names[kind]);
-    lua_setmetatable(L, -2);
-    return o;
-}
-
-void pxl_txn_push(lua_State *L, pxl_ctx_t *c)
-{
-    if (c->txn_ref != LUA_NOREF) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, c->txn_ref);
-        return;
-    }
-    pxl_obj_new(L, c, PXL_O_TXN);
-    lua_createtable(L, 0, 3); /* the txn's env: req, resp, ctx */
-    for (int d = 0; d < 2; d++) {
-        pxl_obj_new(L, c, d == 0 ? PXL_O_REQ : PXL_O_RESP);
-        lua_createtable(L, 0, 1);
-        pxl_obj_new(L, c, d == 0 ? PXL_O_REQH : PXL_O_RESPH);
-        lua_setfield(L, -2, "headers");
-        lua_setfenv(L, -2);
-        lua_setfield(L, -2, d == 0 ? "req" : "resp");
-    }
-    lua_setfenv(L, -2); /* ctx: on first use (pxl_txn_ctx) */
-    lua_pushvalue(L, -1);
-    c->txn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (c->id == 0 && (c->id = pxl_live_add(c->w, c)) == 0)
+        return -1;
+    pxl_push_handle(L, c, PXL_O_TXN);
+    return 0;
 }
 
 void pxl_txn_release(pxl_ctx_t *c)
 {
-    for (size_t i = 0; i < c->nobjs; i++)
-        *c->objs[i] = NULL;
-    c->nobjs = 0;
-    if (c->txn_ref != LUA_NOREF && !c->w->closing)
-        luaL_unref(c->w->L, LUA_REGISTRYINDEX, c->txn_ref);
-    c->txn_ref = LUA_NOREF;
+    pxl_worker_t *w = c->w;
+    if (c->id == 0)
+        return;
+    pxl_live_t *e = &w->live[c->id & w->live_mask];
+    if (e->id == c->id) {
+        e->id = 0;
+        e->c = NULL;
+        w->nlive--;
+    }
+    c->id = 0;
 }
 
-/* A metatable named `name` with __index / __newindex closures over a methods table. */
-static void pxl_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction index,
-                      lua_CFunction newindex)
+/* ---- the metatable of the handles -------------------------------------------------------- */
+
+/* The members of each class of handle (txn, req, resp, headers): fields (a PXL_F_* code) and
+ * methods (code 0). The metamethods find a string key among them by the address of its
+ * interned bytes (LuaJIT interns every string; the method tables keep these alive), so a
+ * field read is a few compares, no table lookup. */
+typedef struct {
+    const char *name;
+    int code;
+    lua_CFunction fn;
+} pxl_member_t;
+
+static const pxl_member_t pxl_txn_members[] = {{"req", PXL_F_REQ, NULL},
+                                               {"resp", PXL_F_RESP, NULL},
+                                               {"ctx", PXL_F_CTX, NULL},
+                                               {"respond", 0, pxl_txn_respond},
+                                               {"set_upstream", 0, pxl_txn_set_upstream},
+                                               {"var", 0, pxl_txn_var},
+                                               {"set_var", 0, pxl_txn_set_var},
+                                               {NULL, 0, NULL}};
+static const pxl_member_t pxl_req_members[] = {{"headers", PXL_F_HEADERS, NULL},
+                                               {"method", PXL_F_METHOD, NULL},
+                                               {"path", PXL_F_PATH, NULL},
+                                               {"query", PXL_F_QUERY, NULL},
+                                               {"host", PXL_F_HOST, NULL},
+                                               {"scheme", PXL_F_SCHEME, NULL},
+                                               {"version", PXL_F_VERSION, NULL},
+                                               {"args", PXL_F_ARGS, NULL},
+                                               {"client_addr", PXL_F_CLIENT_ADDR, NULL},
+                                               {"client_port", PXL_F_CLIENT_PORT, NULL},
+                                               {"read_body", 0, pxl_req_read_body},
+                                               {"set_body", 0, pxl_req_set_body},
+                                               {"body_will_change", 0, pxl_req_body_will_change},
+                                               {"set_path", 0, pxl_req_set_path},
+                                               {"set_query", 0, pxl_req_set_query},
+                                               {"set_method", 0, pxl_req_set_method},
+                                               {"set_host", 0, pxl_req_set_host},
+                                               {NULL, 0, NULL}};
+static const pxl_member_t pxl_resp_members[] = {{"headers", PXL_F_HEADERS, NULL},
+                                                {"status", PXL_F_STATUS, NULL},
+                                                {"body_will_change", 0, pxl_resp_body_will_change},
+                                                {NULL, 0, NULL}};
+static const pxl_member_t pxl_h_members[] = {
+    {"get", 0, pxl_h_get}, {"get_all", 0, pxl_h_get_all}, {"set", 0, pxl_h_set},
+    {"add", 0, pxl_h_add}, {"remove", 0, pxl_h_remove},   {"each", 0, pxl_h_each},
+    {NULL, 0, NULL}};
+
+/* By class: PXL_O_TXN, PXL_O_REQ, PXL_O_RESP, PXL_O_REQH (both header tables). */
+static const pxl_member_t *const pxl_members[4] = {pxl_txn_members, pxl_req_members,
+                                                   pxl_resp_members, pxl_h_members};
+
+/* The code of member k (interned bytes) of class cls: a PXL_F_*, 0 for a method, -1 for none. */
+static int pxl_member(const pxl_worker_t *w, int cls, const char *k)
 {
-    luaL_newmetatable(L, name);
-    lua_newtable(L);
-    for (const luaL_Reg *m = methods; m->name != NULL; m++) {
-        lua_pushcfunction(L, m->func);
-        lua_setfield(L, -2, m->name);
+    const char *const *key = w->keys[cls];
+    for (int i = 0; key[i] != NULL; i++)
+        if (key[i] == k)
+            return pxl_members[cls][i].code;
+    return -1;
+}
+
+/* obj[k] for every kind of handle. Upvalues 1..4: the methods of each class (name -> fn). */
+static int pxl_obj_index(lua_State *L)
+{
+    uint64_t id;
+    int kind = pxl_handle_kind(L, 1, &id);
+    if (kind < 0)
+        return luaL_error(L, "attempt to index a userdata value");
+    pxl_worker_t *w = pxl_worker_of(L);
+    if (w == NULL) /* no request can be running: a finalizer at lua_close */
+        return luaL_error(L, "the request is over: its txn can no longer be used");
+    int cls = kind < PXL_O_REQH ? kind : PXL_O_REQH, code = -1;
+    pyxis_str_t k = {NULL, 0};
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        k.data = lua_tolstring(L, 2, &k.len);
+        code = pxl_member(w, cls, k.data);
     }
-    lua_pushcclosure(L, index, 1);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, newindex);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushstring(L, name);
-    lua_setfield(L, -2, "__name");
+    if (code == 0) { /* a method */
+        lua_settop(L, 2);
+        lua_rawget(L, lua_upvalueindex(1 + cls));
+        return 1;
+    }
+    if (cls == PXL_O_REQH)
+        return pxl_h_get_of(L, pxl_live_ctx(L, w, id), kind,
+                            k.data != NULL ? k : pxl_check_str(L, 2));
+    if (code < 0) {
+        lua_pushnil(L); /* no such member */
+        return 1;
+    }
+    pxl_ctx_t *c = pxl_live_ctx(L, w, id);
+    if (cls == PXL_O_TXN)
+        return pxl_txn_field(L, c, code);
+    return cls == PXL_O_REQ ? pxl_req_field(L, c, code) : pxl_resp_field(L, c, code);
+}
+
+/* obj[k] = v. */
+static int pxl_obj_newindex(lua_State *L)
+{
+    uint64_t id;
+    int kind = pxl_handle_kind(L, 1, &id);
+    if (kind < 0)
+        return luaL_error(L, "attempt to index a userdata value");
+    pxl_worker_t *w = pxl_worker_of(L);
+    if (w == NULL)
+        return luaL_error(L, "the request is over: its txn can no longer be used");
+    lua_settop(L, 3);
+    if (kind >= PXL_O_REQH)
+        return pxl_h_change_of(L, pxl_live_ctx(L, w, id), kind, pxl_check_str(L, 2), 0);
+    if (kind == PXL_O_TXN)
+        return luaL_error(L, "txn fields cannot be assigned (keep your data in txn.ctx)");
+    int code = lua_type(L, 2) == LUA_TSTRING ? pxl_member(w, kind, lua_tostring(L, 2)) : -1;
+    return kind == PXL_O_REQ ? pxl_req_newindex(L, code) : pxl_resp_newindex(L, code);
+}
+
+/* pairs(h) iterates a header table; anything else is not a table. */
+static int pxl_obj_pairs(lua_State *L)
+{
+    uint64_t id;
+    if (pxl_handle_kind(L, 1, &id) < PXL_O_REQH)
+        return luaL_error(L, "bad argument #1 to 'pairs' (table expected, got userdata)");
+    return pxl_h_each(L);
 }
 
 /* Lua 5.1 has no __pairs: make pairs() honour it so pairs(txn.req.headers) iterates. */
@@ -725,36 +856,35 @@ static const char pxl_pairs_lua[] =
     "  return rawpairs(t)\n"
     "end\n";
 
-void pxl_txn_open(lua_State *L)
+void pxl_txn_open(lua_State *L, pxl_worker_t *w)
 {
-    static const luaL_Reg txn_m[] = {{"respond", pxl_txn_respond},
-                                     {"set_upstream", pxl_txn_set_upstream},
-                                     {"var", pxl_txn_var},
-                                     {"set_var", pxl_txn_set_var},
-                                     {NULL, NULL}};
-    static const luaL_Reg req_m[] = {{"read_body", pxl_req_read_body},
-                                     {"set_body", pxl_req_set_body},
-                                     {"body_will_change", pxl_req_body_will_change},
-                                     {"set_path", pxl_req_set_path},
-                                     {"set_query", pxl_req_set_query},
-                                     {"set_method", pxl_req_set_method},
-                                     {"set_host", pxl_req_set_host},
-                                     {NULL, NULL}};
-    static const luaL_Reg resp_m[] = {{"body_will_change", pxl_resp_body_will_change},
-                                      {NULL, NULL}};
-    static const luaL_Reg h_m[] = {
-        {"get", pxl_h_get}, {"get_all", pxl_h_get_all}, {"set", pxl_h_set},
-        {"add", pxl_h_add}, {"remove", pxl_h_remove},   {"each", pxl_h_each},
-        {NULL, NULL}};
-    pxl_class(L, "pyxis.txn", txn_m, pxl_txn_index, pxl_txn_newindex);
-    lua_pop(L, 1);
-    pxl_class(L, "pyxis.req", req_m, pxl_req_index, pxl_req_newindex);
-    lua_pop(L, 1);
-    pxl_class(L, "pyxis.resp", resp_m, pxl_resp_index, pxl_resp_newindex);
-    lua_pop(L, 1);
-    pxl_class(L, "pyxis.headers", h_m, pxl_h_index, pxl_h_newindex);
-    lua_pushcfunction(L, pxl_h_each);
+    lua_pushlightuserdata(L, NULL);
+    lua_createtable(L, 0, 3);
+    /* The methods of each class (upvalues of __index), and the members' interned names. */
+    size_t nkeys = 0;
+    for (int cls = 0; cls < 4; cls++) {
+        lua_newtable(L);
+        w->keys[cls] = &w->keyv[nkeys];
+        for (const pxl_member_t *m = pxl_members[cls]; m->name != NULL; m++) {
+            if (nkeys + 2 > sizeof(w->keyv) / sizeof(w->keyv[0]))
+                luaL_error(L, "pxl_txn_open: keyv is too small");
+            lua_pushstring(L, m->name);
+            w->keyv[nkeys++] = lua_tostring(L, -1);
+            if (m->fn != NULL)
+                lua_pushcfunction(L, m->fn);
+            else
+                lua_pushboolean(L, 1); /* keeps the name (its address) alive */
+            lua_rawset(L, -3);
+        }
+        w->keyv[nkeys++] = NULL;
+    }
+    lua_pushcclosure(L, pxl_obj_index, 4);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, pxl_obj_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, pxl_obj_pairs);
     lua_setfield(L, -2, "__pairs");
+    lua_setmetatable(L, -2); /* of every light userdata */
     lua_pop(L, 1);
     if (luaL_loadbuffer(L, pxl_pairs_lua, sizeof(pxl_pairs_lua) - 1, "=pyxis") == 0)
         lua_call(L, 0, 0);
