@@ -125,7 +125,8 @@ static int px_api_reserved_field(pyxis_str_t n)
                  PX_API_NAME("upgrade"),          PX_API_NAME("trailer")};
 #undef PX_API_NAME
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (n.len == names[i].len && px_header_name_eq(n.data, n.len, names[i].s, names[i].len))
+        if (n.len == names[i].len && (n.data[0] | 0x20) == names[i].s[0] &&
+            px_header_name_eq(n.data, n.len, names[i].s, names[i].len))
             return 1;
     return 0;
 }

@@ -795,11 +795,10 @@ static int pxl_obj_index(lua_State *L)
     if (w == NULL) /* no request can be running: a finalizer at lua_close */
         return luaL_error(L, "the request is over: its txn can no longer be used");
     int cls = kind < PXL_O_REQH ? kind : PXL_O_REQH, code = -1;
-    pyxis_str_t k = {NULL, 0};
-    if (lua_type(L, 2) == LUA_TSTRING) {
-        k.data = lua_tolstring(L, 2, &k.len);
+    pyxis_str_t k;
+    k.data = lua_tolstring(L, 2, &k.len); /* a number key becomes its string, as Lua would */
+    if (k.data != NULL)
         code = pxl_member(w, cls, k.data);
-    }
     if (code == 0) { /* a method */
         lua_settop(L, 2);
         lua_rawget(L, lua_upvalueindex(1 + cls));
@@ -833,7 +832,8 @@ static int pxl_obj_newindex(lua_State *L)
         return pxl_h_change_of(L, pxl_live_ctx(L, w, id), kind, pxl_check_str(L, 2), 0);
     if (kind == PXL_O_TXN)
         return luaL_error(L, "txn fields cannot be assigned (keep your data in txn.ctx)");
-    int code = lua_type(L, 2) == LUA_TSTRING ? pxl_member(w, kind, lua_tostring(L, 2)) : -1;
+    const char *k = lua_tostring(L, 2);
+    int code = k != NULL ? pxl_member(w, kind, k) : -1;
     return kind == PXL_O_REQ ? pxl_req_newindex(L, code) : pxl_resp_newindex(L, code);
 }
 
