@@ -31,7 +31,7 @@ enum { PXL_O_TXN = 0, PXL_O_REQ, PXL_O_RESP, PXL_O_REQH, PXL_O_RESPH, PXL_O_N };
 #define PXL_KIND_BITS 3
 #define PXL_KIND_MASK ((1u << PXL_KIND_BITS) - 1)
 
-/* Field codes in the dispatch tables (the methods are functions there). */
+/* The fields of the objects (pxl_member_t; methods have code 0). */
 enum {
     PXL_F_REQ = 1,
     PXL_F_RESP,
@@ -55,22 +55,34 @@ static const char *const pxl_mt_names[] = {"pyxis.txn", "pyxis.req", "pyxis.resp
 /* The largest handle id: set by pxl_txn_init (main thread, before any worker). */
 static uint64_t pxl_id_max = (1u << 29) - 1;
 
+/* Protected (lua_cpcall): do light userdata with 512 different upper halves come back intact? */
+static int pxl_lud_probe(lua_State *L)
+{
+    int *ok = lua_touserdata(L, 1);
+    for (uint64_t hi = 1; hi <= 512; hi++) {
+        uint64_t v = hi << 35 | 5;
+        lua_pushlightuserdata(L, (void *)(uintptr_t)v);
+        if ((uint64_t)(uintptr_t)lua_touserdata(L, -1) != v)
+            return 0;
+        lua_pop(L, 1);
+    }
+    *ok = 1;
+    return 0;
+}
+
 void pxl_txn_init(void)
 {
     /* LuaJITs that keep all 47 bits of a light userdata take 44-bit ids; one that maps the
-     * upper 32 bits to a few segments (newer 2.1 builds) would run out of them: 29 bits there. */
+     * upper 32 bits to a few segments (newer 2.1 builds) raises an error when they run out,
+     * here in a scratch state: 29-bit ids there, which never leave the first segment. */
     if (sizeof(void *) < 8)
         return;
     lua_State *L = luaL_newstate();
     if (L == NULL)
         return;
-    int ok = 1;
-    for (uint64_t hi = 1; hi <= 512 && ok; hi++) {
-        uint64_t v = hi << 35 | 5;
-        lua_pushlightuserdata(L, (void *)(uintptr_t)v);
-        ok = (uint64_t)(uintptr_t)lua_touserdata(L, -1) == v;
-        lua_pop(L, 1);
-    }
+    int ok = 0;
+    if (lua_cpcall(L, pxl_lud_probe, &ok) != 0)
+        ok = 0;
     lua_close(L);
     if (ok)
         pxl_id_max = ((uint64_t)1 << 44) - 1;
@@ -103,7 +115,7 @@ static uint64_t pxl_live_add(pxl_worker_t *w, pxl_ctx_t *c)
         uint64_t id = w->next_id;
         w->next_id = id >= pxl_id_max ? 1 : id + 1;
         pxl_live_t *e = &w->live[id & w->live_mask];
-        if (e->c == NULL) { /* else a request that outlived 2^44 others keeps its slot */
+        if (e->c == NULL) { /* else a live id with the same low bits has it: the next id */
             e->id = id;
             e->c = c;
             w->nlive++;
