@@ -199,6 +199,19 @@ static void px_io_shut(px_io_t *io)
 }
 
 /* Plain sockets only (px_io_cb_ev sends TLS elsewhere), as px_io_do_read. */
+/* After a write pass, plain or TLS: the pending shutdown once the output is empty, and writecb
+ * when bytes left and the output is at or below the low-water mark. */
+static void px_io_wrote(px_io_t *io, size_t before)
+{
+    size_t after = evbuffer_get_length(io->out);
+    if (after == 0 && io->shut_wr && !io->shut_done) {
+        px_io_shut(io);
+        io->shut_done = 1;
+    }
+    if (after < before && after <= io->write_low && io->writecb != NULL && !io->freed)
+        io->writecb(io, io->arg);
+}
+
 static void px_io_do_write(px_io_t *io)
 {
     size_t before = evbuffer_get_length(io->out);
@@ -219,13 +232,7 @@ static void px_io_do_write(px_io_t *io)
         px_io_event(io, PX_IO_ERROR | PX_IO_WRITING);
         return;
     }
-    size_t after = evbuffer_get_length(io->out);
-    if (after == 0 && io->shut_wr && !io->shut_done) {
-        px_io_shut(io);
-        io->shut_done = 1;
-    }
-    if (after < before && after <= io->write_low && io->writecb != NULL && !io->freed)
-        io->writecb(io, io->arg);
+    px_io_wrote(io, before);
 }
 
 static void px_io_do_read(px_io_t *io)
@@ -632,13 +639,7 @@ static void px_io_tls_do_write(px_io_t *io)
         }
         break;
     }
-    size_t after = evbuffer_get_length(io->out);
-    if (after == 0 && io->shut_wr && !io->shut_done) {
-        px_io_shut(io);
-        io->shut_done = 1;
-    }
-    if (after < before && after <= io->write_low && io->writecb != NULL && !io->freed)
-        io->writecb(io, io->arg);
+    px_io_wrote(io, before);
 }
 
 static void px_io_tls_do_read(px_io_t *io)
