@@ -102,6 +102,37 @@ typedef enum {
     PX_ACTION_REDIRECT,
 } px_route_action_t;
 
+/* retry.on conditions */
+enum {
+    PX_RETRY_CONNECT_FAILURE = 1 << 0, /* connect refused, unreachable, timed out */
+    PX_RETRY_REFUSED = 1 << 1,         /* connect refused (ECONNREFUSED) only */
+    PX_RETRY_RESET = 1 << 2,           /* reset or closed before any response byte */
+    PX_RETRY_PER_TRY_TIMEOUT = 1 << 3, /* no response head within per_try_timeout */
+    PX_RETRY_5XX = 1 << 4,             /* any 5xx response (and every condition above) */
+    PX_RETRY_GATEWAY_ERROR = 1 << 5,   /* 502, 503, 504 responses */
+    PX_RETRY_STATUS = 1 << 6,          /* a status listed in retry.on */
+};
+
+/* retry: on a route, or an upstream's default for its routes. */
+typedef struct {
+    unsigned attempts;           /* tries in all, the first included; 1 = no retry */
+    unsigned on;                 /* PX_RETRY_* */
+    uint16_t *statuses;          /* listed status codes (PX_RETRY_STATUS) */
+    size_t nstatuses;
+    uint64_t per_try_timeout_ms; /* attempt start -> response head; 0 = none */
+    uint64_t backoff_base_ms;    /* backoff.base, default 25ms */
+    uint64_t backoff_max_ms;     /* backoff.max, default 250ms */
+    unsigned budget_percent;     /* budget.percent of active requests, default 20 */
+    unsigned budget_min;         /* budget.min_concurrency, default 3 */
+    uint32_t methods;            /* 1 << px_method_id_t of methods that may be retried once
+                                    the upstream may have seen the request; default the
+                                    idempotent ones */
+    unsigned methods_any : 1;    /* methods: any (also unknown methods) */
+    unsigned attempts_header : 1; /* attempts_header: x-pyxis-attempts on responses */
+    unsigned configured : 1;     /* the key was written */
+    uint64_t buffer;             /* request body replay buffer, default 64k */
+} px_conf_retry_t;
+
 struct px_conf_upstream_s;
 
 typedef struct {
@@ -125,6 +156,7 @@ typedef struct {
     uint64_t timeout_ms;            /* timeout: whole exchange, request start to response end;
                                        default 60s; 0 = none */
     uint64_t first_byte_timeout_ms; /* first_byte_timeout: overrides the upstream's; 0 = inherit */
+    px_conf_retry_t retry;          /* retry: when not configured, the upstream's applies */
 
     int respond_status; /* respond.status (default 200) */
     px_conf_kv_t *respond_headers;
@@ -168,14 +200,47 @@ typedef struct {
 } px_conf_endpoint_t;
 
 typedef enum {
-    PX_BALANCE_ROUND_ROBIN = 0, /* weighted round robin */
+    PX_BALANCE_ROUND_ROBIN = 0, /* smooth weighted round robin */
+    PX_BALANCE_LEAST_REQUEST,   /* power of two choices on requests in flight (per worker) */
+    PX_BALANCE_RANDOM,          /* weighted random */
+    PX_BALANCE_HASH,            /* consistent hashing (Maglev) on hash_key */
 } px_balance_t;
+
+typedef enum {
+    PX_HASH_CLIENT_ADDRESS = 0, /* hash_key: client_address */
+    PX_HASH_HEADER,             /* hash_key: header:NAME */
+    PX_HASH_COOKIE,             /* hash_key: cookie:NAME */
+} px_hash_on_t;
+
+/* outlier_detection: passive ejection of endpoints that keep failing. */
+typedef struct {
+    unsigned enabled : 1;
+    unsigned consecutive_5xx;              /* default 5; 0 = off */
+    unsigned consecutive_gateway_errors;   /* 502/503/504; default 0 = off */
+    unsigned consecutive_connect_failures; /* default 5; 0 = off */
+    uint64_t base_ejection_ms;             /* default 30s: ejection n lasts base x n */
+    uint64_t max_ejection_ms;              /* default 300s */
+    unsigned max_ejection_percent;         /* default 50 */
+} px_conf_outlier_t;
+
+/* circuit_breakers: per upstream, over all workers; 0 = no limit. */
+typedef struct {
+    uint64_t max_connections; /* open connections (any state) */
+    uint64_t max_pending;     /* requests waiting for a connection */
+    uint64_t max_requests;    /* requests in flight */
+    uint64_t max_retries;     /* retries in flight */
+} px_conf_breakers_t;
 
 typedef struct px_conf_upstream_s {
     char *name;
     px_conf_endpoint_t *endpoints;
     size_t nendpoints;
     px_balance_t balance;
+    px_hash_on_t hash_on; /* balance hash: what is hashed */
+    char *hash_name;      /* hash_key header:NAME (lowercased) or cookie:NAME */
+    px_conf_retry_t retry;              /* default for routes without retry */
+    px_conf_outlier_t outlier;          /* outlier_detection */
+    px_conf_breakers_t breakers;        /* circuit_breakers */
     uint64_t connect_timeout_ms;        /* default 5s */
     uint64_t first_byte_timeout_ms;     /* request fully sent -> response head begins; 60s */
     uint64_t read_timeout_ms;           /* idle time between response body reads; 60s */

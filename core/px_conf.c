@@ -86,8 +86,8 @@ static int px_conf_set_name(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const p
  * as written and, when host is not NULL, the host part (brackets kept for IPv6) are copied into
  * the arena. Hostnames are resolved with getaddrinfo() when cx->resolve is set.
  */
-static int px_conf_addr(px_conf_ctx_t *cx, const px_ynode_t *n, int wildcard, px_conf_addr_t *addr,
-                        char **host)
+int px_conf_addr(px_conf_ctx_t *cx, const px_ynode_t *n, int wildcard, px_conf_addr_t *addr,
+                 char **host)
 {
     if (px_conf_scalar(cx, n, "an address (HOST:PORT)") < 0)
         return -1;
@@ -781,6 +781,7 @@ static const px_conf_key_t px_conf_route_keys[] = {
     PX_KEY_FN_AT("host_rewrite", px_conf_set_host_rewrite, px_conf_route_t, host_rewrite),
     PX_KEY_DURATION("timeout", px_conf_route_t, timeout_ms, 0),
     PX_KEY_DURATION("first_byte_timeout", px_conf_route_t, first_byte_timeout_ms, 0),
+    PX_KEY_FN_AT("retry", px_conf_set_retry, px_conf_route_t, retry),
     PX_KEY_FN_AT("name", px_conf_set_name, px_conf_route_t, name),
     PX_KEY_FN("match", px_conf_set_match),
     PX_KEY_FN("filters", px_conf_set_filters),
@@ -793,6 +794,7 @@ static int px_conf_route(px_conf_ctx_t *cx, px_ynode_t *v, px_conf_route_t *r)
     r->timeout_ms = 60 * 1000;
     r->respond_status = 200;
     r->redirect_status = 302;
+    px_conf_retry_defaults(&r->retry);
     r->line = (int)v->line;
     int rc = px_conf_walk(cx, v, px_conf_route_keys, PX_KEY_NELTS(px_conf_route_keys), r, seen);
     if (v->type != PX_YNODE_MAP)
@@ -805,7 +807,7 @@ static int px_conf_route(px_conf_ctx_t *cx, px_ynode_t *v, px_conf_route_t *r)
     if ((seen[0] != NULL) + (seen[1] != NULL) + (seen[2] != NULL) > 1)
         return -1;
     if (action != seen[0]) {
-        for (size_t i = 3; i < 6; i++)
+        for (size_t i = 3; i < 7; i++)
             if (seen[i] != NULL)
                 rc = px_conf_err(cx, seen[i],
                                  "\"%s\" is only allowed with \"upstream\" (this "
@@ -933,126 +935,6 @@ static int px_conf_set_listeners(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
                 px_conf_path_pop(cx, km);
             }
         }
-        px_conf_path_pop(cx, mark);
-    }
-    return rc;
-}
-
-/* ---- upstreams ----------------------------------------------------------------------------- */
-
-static int px_conf_set_endpoint_address(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
-                                        const px_conf_key_t *k)
-{
-    px_conf_endpoint_t *e = obj;
-    return px_conf_addr(cx, v, 0, &e->addr, &e->host);
-}
-
-static const px_conf_key_t px_conf_endpoint_keys[] = {
-    {"address", px_conf_set_endpoint_address, 0, 0, 0, 0, 1},
-    PX_KEY_UINT("weight", px_conf_endpoint_t, weight, 1, 10000),
-};
-
-static int px_conf_set_endpoints(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
-                                 const px_conf_key_t *k)
-{
-    px_conf_upstream_t *u = obj;
-    if (px_conf_expect_seq(cx, v) < 0)
-        return -1;
-    u->endpoints = px_conf_alloc(cx, v->nitems * sizeof(*u->endpoints));
-    if (u->endpoints == NULL)
-        return -1;
-    u->nendpoints = v->nitems;
-    int rc = 0;
-    for (size_t i = 0; i < v->nitems; i++) {
-        px_conf_endpoint_t *e = &u->endpoints[i];
-        px_ynode_t *ev = v->items[i];
-        size_t mark = px_conf_path_index(cx, i);
-        e->weight = 1;
-        if (ev->type == PX_YNODE_MAP) {
-            if (px_conf_walk(cx, ev, px_conf_endpoint_keys, PX_KEY_NELTS(px_conf_endpoint_keys), e,
-                             NULL) < 0)
-                rc = -1;
-        } else if (px_conf_addr(cx, ev, 0, &e->addr, &e->host) < 0) {
-            rc = -1;
-        }
-        px_conf_path_pop(cx, mark);
-    }
-    return rc;
-}
-
-static int px_conf_set_balance(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
-{
-    if (px_conf_scalar(cx, v, "a string") < 0)
-        return -1;
-    if (strcmp(v->str, "round_robin") != 0)
-        return px_conf_err(cx, v, "unknown balance %s (supported: round_robin)",
-                           px_conf_q(cx, v->str, v->len));
-    ((px_conf_upstream_t *)obj)->balance = PX_BALANCE_ROUND_ROBIN;
-    return 0;
-}
-
-static const px_conf_key_t px_conf_keepalive_keys[] = {
-    PX_KEY_UINT("max_idle", px_conf_upstream_t, keepalive_max_idle, 0, 65535),
-    PX_KEY_DURATION("idle_timeout", px_conf_upstream_t, keepalive_idle_timeout_ms, 1),
-    PX_KEY_UINT("max_requests", px_conf_upstream_t, keepalive_max_requests, 0, UINT32_MAX),
-};
-
-static int px_conf_set_keepalive(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
-                                 const px_conf_key_t *k)
-{
-    return px_conf_walk(cx, v, px_conf_keepalive_keys, PX_KEY_NELTS(px_conf_keepalive_keys), obj,
-                        NULL);
-}
-
-static const px_conf_key_t px_conf_upstream_keys[] = {
-    {"endpoints", px_conf_set_endpoints, 0, 0, 0, 0, 1},
-    PX_KEY_FN("balance", px_conf_set_balance),
-    PX_KEY_DURATION("connect_timeout", px_conf_upstream_t, connect_timeout_ms, 1),
-    PX_KEY_DURATION("first_byte_timeout", px_conf_upstream_t, first_byte_timeout_ms, 1),
-    PX_KEY_DURATION("read_timeout", px_conf_upstream_t, read_timeout_ms, 1),
-    PX_KEY_FN("keepalive", px_conf_set_keepalive),
-};
-
-static int px_conf_set_upstreams(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
-                                 const px_conf_key_t *k)
-{
-    px_conf_t *conf = obj;
-    if (px_conf_expect_free_map(cx, v) < 0) {
-        cx->upstreams_bad = 1;
-        return -1;
-    }
-    size_t n = v->nitems / 2;
-    if (n == 0)
-        return 0;
-    conf->upstreams = px_conf_alloc(cx, n * sizeof(*conf->upstreams));
-    if (conf->upstreams == NULL)
-        return -1;
-    conf->nupstreams = n;
-    int rc = 0;
-    for (size_t i = 0; i < n && !px_conf_full(cx); i++) {
-        px_ynode_t *kn = v->items[2 * i], *un = v->items[2 * i + 1];
-        px_conf_upstream_t *u = &conf->upstreams[i];
-        u->index = (unsigned)i;
-        u->connect_timeout_ms = 5 * 1000;
-        u->first_byte_timeout_ms = 60 * 1000;
-        u->read_timeout_ms = 60 * 1000;
-        u->keepalive_max_idle = 32;
-        u->keepalive_idle_timeout_ms = 60 * 1000;
-        if (strspn(kn->str, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
-                kn->len ||
-            kn->len > 128) {
-            rc = px_conf_err(cx, kn,
-                             "invalid upstream name %s (use letters, digits, \"_\", "
-                             "\".\" and \"-\")",
-                             px_conf_q(cx, kn->str, kn->len));
-            continue;
-        }
-        if ((u->name = px_conf_dup(cx, kn->str, kn->len)) == NULL)
-            return -1;
-        size_t mark = px_conf_path_key(cx, kn->str);
-        if (px_conf_walk(cx, un, px_conf_upstream_keys, PX_KEY_NELTS(px_conf_upstream_keys), u,
-                         NULL) < 0)
-            rc = -1;
         px_conf_path_pop(cx, mark);
     }
     return rc;

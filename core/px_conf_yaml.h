@@ -97,7 +97,7 @@ struct px_conf_key_s {
     unsigned required;
 };
 
-#define PX_CONF_MAX_KEYS      16
+#define PX_CONF_MAX_KEYS      24
 #define PX_FIELD(type, field) offsetof(type, field), sizeof(((type *)0)->field)
 
 /* Table rows for the generic setters. */
@@ -189,6 +189,19 @@ void px_conf_resolve_filters(px_conf_ctx_t *cx);
 /* Top-level keys that are not the core's: each must name a module with conf_global. */
 void px_conf_resolve_globals(px_conf_ctx_t *cx, px_ynode_t **keys, size_t n,
                              const px_conf_key_t *top, size_t ntop);
+/* Parse "HOST:PORT", "[IPv6]:PORT" or (wildcard set, listen only) "*:PORT" from scalar n
+ * into addr; hostnames are resolved with getaddrinfo() when cx->resolve is set. The text as
+ * written and, when host is not NULL, the host part are copied into the arena. */
+int px_conf_addr(px_conf_ctx_t *cx, const px_ynode_t *n, int wildcard, px_conf_addr_t *addr,
+                 char **host);
+
+/* Upstreams and retry policies (px_conf_upstream.c). */
+int px_conf_set_upstreams(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k);
+/* retry: into the px_conf_retry_t at k's field of obj. */
+int px_conf_set_retry(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k);
+/* Defaults of a retry policy that was not written (a single attempt). */
+void px_conf_retry_defaults(px_conf_retry_t *r);
+
 /* A path from the config, absolute or relative to the config file's directory (arena). */
 char *px_conf_rel_path(px_conf_ctx_t *cx, const char *s, size_t len);
 

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "px_endpoint-t.h"
 #include "px_filter.h"
 #include "px_h1_server.h"
 #include "px_headers.h"
@@ -490,7 +491,7 @@ pyxis_rc_t px_api_var(pyxis_txn_t *txn, pyxis_str_t name, pyxis_str_t *value)
     if (PX_IS("upstream"))
         return px_api_var_cstr(value, t->upstream ? t->upstream->name : NULL);
     if (PX_IS("upstream_addr"))
-        return px_api_var_cstr(value, t->endpoint ? t->endpoint->addr.text : NULL);
+        return px_api_var_cstr(value, t->ep ? t->ep->addr.text : NULL);
     if (PX_IS("status"))
         return t->status > 0 ? px_api_var_text(t, value, "%d", t->status) : PYXIS_NOT_FOUND;
     if (PX_HAS_PREFIX("header.")) {

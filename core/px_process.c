@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "px_endpoint.h"
 #include "px_conf.h"
 #include "px_log.h"
 #include "px_process.h"
@@ -102,6 +103,8 @@ static px_gen_t *px_process_gen_create(px_process_t *p, px_conf_t *conf, char *e
         goto oom;
     for (size_t i = 0; i < nl; i++)
         gen->access_fds[i] = -1;
+    if (px_uprt_init(gen, p->gen) < 0)
+        goto oom;
 
     for (size_t i = 0; i < nl; i++) {
         const px_conf_listener_t *l = &conf->listeners[i];
@@ -182,6 +185,7 @@ fail:
         }
     }
     if (gen != NULL) {
+        px_uprt_free(gen);
         free(gen->listen_fds);
         free(gen->access_fds);
     }
@@ -269,6 +273,12 @@ static void px_process_reopen(px_process_t *p)
     px_gen_release(p->gen);
     p->gen = gen;
     px_process_publish(p);
+}
+
+static void px_process_tick(evutil_socket_t fd, short what, void *arg)
+{
+    px_process_t *p = arg;
+    px_uprt_tick(p->gen);
 }
 
 static void px_process_notified(evutil_socket_t fd, short what, void *arg)
@@ -385,6 +395,11 @@ int px_process_run(const char *file)
         event_add(sigs[i], NULL);
     }
     event_add(p.notify_ev, NULL);
+    /* Upstream bookkeeping once a second: ejections that ended, ejection counts that decay. */
+    struct event *tick = event_new(p.base, -1, EV_PERSIST, px_process_tick, &p);
+    struct timeval second = {1, 0};
+    if (tick != NULL)
+        event_add(tick, &second);
 
     p.publishing = 1;
     for (unsigned i = 0; i < p.nworkers; i++) {
@@ -407,6 +422,8 @@ int px_process_run(const char *file)
     for (int i = 0; signums[i] != 0; i++)
         event_free(sigs[i]);
     event_free(p.notify_ev);
+    if (tick != NULL)
+        event_free(tick);
     event_free(p.drain_timer);
     event_base_free(p.base);
     close(p.notify_fd);

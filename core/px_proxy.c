@@ -14,12 +14,15 @@
  * docs/proxy.md for why exactly these.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "px_endpoint-t.h"
+#include "px_endpoint.h"
 #include "px_filter.h"
 #include "px_h1_server.h"
 #include "px_h1_write.h"
@@ -296,7 +299,7 @@ static int px_proxy_default_host(px_txn_t *t)
     px_headers_t *h = &t->req_headers;
     if (PX_HEADERS_FIND(h, "host") >= 0)
         return 0;
-    px_str_t host = {t->endpoint->addr.text, strlen(t->endpoint->addr.text)};
+    px_str_t host = {t->ep->addr.text, strlen(t->ep->addr.text)};
     if (px_headers_add(h, t->pool, host_name, host) < 0)
         return -1;
     px_header_t last = h->items[h->n - 1];
@@ -310,14 +313,165 @@ static int px_proxy_default_host(px_txn_t *t)
 static void px_proxy_send(px_txn_t *t);
 static void px_proxy_request_sent(px_txn_t *t);
 
+static const px_conf_retry_t *px_proxy_policy(const px_txn_t *t)
+{
+    return t->route->retry.configured ? &t->route->retry : &t->upstream->retry;
+}
+
+int px_proxy_attempts_header(const px_txn_t *t)
+{
+    return t->attempts > 0 && t->route != NULL && t->upstream != NULL &&
+           px_proxy_policy(t)->attempts_header;
+}
+
+/* Tell outlier detection how the attempt on t->ep went. */
+static void px_proxy_report(px_txn_t *t, px_ep_outcome_t outcome)
+{
+    if (t->wup != NULL && t->ep != NULL)
+        px_ep_report(t->wup->rt, t->wup->hosts, t->ep, outcome);
+}
+
+/* Does the policy retry this failure? cond: PX_RETRY_* of a failure without a response;
+ * status: the response's status otherwise. Every condition without a response counts as a 5xx
+ * and as a gateway error (pyxis would answer 502 or 504 for it). */
+static int px_proxy_retry_on(const px_conf_retry_t *r, unsigned cond, int status)
+{
+    if (status > 0) {
+        if (((r->on & PX_RETRY_5XX) && status >= 500) ||
+            ((r->on & PX_RETRY_GATEWAY_ERROR) && status >= 502 && status <= 504))
+            return 1;
+        for (size_t i = 0; i < r->nstatuses; i++) {
+            if (r->statuses[i] == status)
+                return 1;
+        }
+        return 0;
+    }
+    if (r->on & (cond | PX_RETRY_5XX | PX_RETRY_GATEWAY_ERROR))
+        return 1;
+    return cond == PX_RETRY_REFUSED && (r->on & PX_RETRY_CONNECT_FAILURE);
+}
+
+static void px_proxy_attach(px_txn_t *t, int fresh);
+
+static void px_proxy_try_timer(evutil_socket_t fd, short what, void *arg);
+
+static int px_proxy_arm_try_timer(px_txn_t *t, uint64_t ms)
+{
+    if (t->try_timer == NULL) {
+        t->try_timer = px_palloc(t->pool, event_get_struct_event_size());
+        if (t->try_timer == NULL ||
+            event_assign(t->try_timer, t->worker->base, -1, 0, px_proxy_try_timer, t) < 0) {
+            t->try_timer = NULL;
+            return -1;
+        }
+    }
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(t->try_timer, &tv);
+    return 0;
+}
+
+static void px_proxy_stop_try_timer(px_txn_t *t)
+{
+    if (t->try_timer != NULL)
+        evtimer_del(t->try_timer);
+}
+
+/*
+ * The attempt failed (cond, or a response with `status`). When the policy allows another one
+ * (attempts left, condition listed, method or "never reached", body replayable, retry budget and
+ * circuit breaker), schedule it after a backoff and return 1; else return 0 and the caller
+ * answers. never_reached: the request provably never reached the upstream (connect failed).
+ */
+static int px_proxy_retry(px_txn_t *t, unsigned cond, int status, int never_reached,
+                          const char *cause)
+{
+    const px_conf_retry_t *r = px_proxy_policy(t);
+    if (t->attempts >= r->attempts || t->resp_state != PX_TXN_RESP_NONE || t->wup == NULL ||
+        !px_proxy_retry_on(r, cond, status))
+        return 0;
+    const char *no = NULL;
+    if (!never_reached && !r->methods_any && !(r->methods & (1u << t->req.method_id)))
+        no = "method not retried once the upstream may have seen the request";
+    else if (t->req.body != PX_BODY_NONE && t->req_full == NULL)
+        no = "request body not kept for replay";
+    px_wup_t *u = t->wup;
+    uint64_t allowed = (uint64_t)u->active * r->budget_percent / 100;
+    if (no == NULL && !t->counted_retry &&
+        u->retrying >= (allowed > r->budget_min ? allowed : r->budget_min))
+        no = "retry budget exhausted";
+    if (no == NULL && !t->counted_retry) {
+        uint64_t max = t->upstream->breakers.max_retries;
+        if (max > 0 && atomic_fetch_add(&u->rt->retries, 1) >= max) {
+            atomic_fetch_sub(&u->rt->retries, 1);
+            t->overflow = "max_retries";
+            no = "circuit breaker: max_retries";
+        }
+    }
+    if (no != NULL) {
+        px_log_info("%s: attempt %u to %s failed (%s); not retried: %s", t->route->name,
+                    t->attempts, t->ep ? t->ep->addr.text : "-", cause ? cause : "status", no);
+        return 0;
+    }
+    if (!t->counted_retry) {
+        t->counted_retry = 1;
+        u->retrying++;
+    }
+    /* Exponential backoff with full jitter: uniform in [0, min(max, base * 2^(n-1))]. */
+    uint64_t cap = r->backoff_base_ms << (t->attempts - 1 < 20 ? t->attempts - 1 : 20);
+    if (cap > r->backoff_max_ms)
+        cap = r->backoff_max_ms;
+    uint64_t delay = px_upstream_random(u) % (cap + 1);
+    char what[24];
+    if (status > 0)
+        snprintf(what, sizeof(what), "status %d", status);
+    px_log_info("%s: attempt %u to %s failed (%s); retrying in %llums", t->route->name, t->attempts,
+                t->ep ? t->ep->addr.text : "-", status > 0 ? what : cause,
+                (unsigned long long)delay);
+    if (t->uconn != NULL)
+        px_proxy_detach(t, 0);
+    t->backing_off = 1;
+    if (px_proxy_arm_try_timer(t, delay) < 0) {
+        t->backing_off = 0;
+        return 0;
+    }
+    return 1;
+}
+
+static void px_proxy_try_timer(evutil_socket_t fd, short what, void *arg)
+{
+    px_txn_t *t = arg;
+    if (t->backing_off) {
+        t->backing_off = 0;
+        px_proxy_attach(t, 0);
+        return;
+    }
+    /* per_try_timeout: no response head in time. */
+    if (t->uconn == NULL || t->uconn->head_done || t->resp_state != PX_TXN_RESP_NONE)
+        return;
+    px_proxy_report(t, PX_EP_GATEWAY_ERROR);
+    if (px_proxy_retry(t, PX_RETRY_PER_TRY_TIMEOUT, 0, 0, "per-try timeout"))
+        return;
+    px_proxy_detach(t, 0);
+    px_txn_fail(t, 504, "upstream per-try timeout");
+}
+
 static void px_proxy_attach(px_txn_t *t, int fresh)
 {
     const char *cause = NULL;
+    int status;
     t->attempts++;
-    switch (px_upstream_attach(t, fresh, &cause)) {
+    uint64_t per_try = px_proxy_policy(t)->per_try_timeout_ms;
+    if (per_try > 0)
+        px_proxy_arm_try_timer(t, per_try);
+    switch (px_upstream_attach(t, fresh, &status, &cause)) {
     case PX_OK: px_proxy_send(t); return;
     case PX_AGAIN: return; /* px_proxy_upstream_event() goes on */
-    default: px_txn_fail(t, 502, cause); return;
+    default:
+        px_proxy_stop_try_timer(t);
+        if (status == 502 && px_proxy_retry(t, PX_RETRY_CONNECT_FAILURE, 0, 1, cause))
+            return;
+        px_txn_fail(t, status, cause);
+        return;
     }
 }
 
@@ -328,14 +482,62 @@ void px_proxy_detach(px_txn_t *t, int reusable)
     px_upstream_release(uc, reusable);
 }
 
+static void px_proxy_body_buffered(pyxis_txn_t *txn, void *arg)
+{
+    px_proxy_start((px_txn_t *)txn);
+}
+
 void px_proxy_start(px_txn_t *t)
 {
     px_io_read_disable(t->conn->io);
+    if (t->wup == NULL) {
+        px_wup_t *u = &t->wgen->ups[t->upstream->index];
+        uint64_t max = t->upstream->breakers.max_requests;
+        if (max > 0 && atomic_fetch_add(&u->rt->requests, 1) >= max) {
+            atomic_fetch_sub(&u->rt->requests, 1);
+            t->overflow = "max_requests";
+            px_txn_fail(t, 503, "circuit breaker: max_requests");
+            return;
+        }
+        t->wup = u;
+        t->counted_request = 1;
+        u->active++;
+    }
+    /* A body that may have to be sent again is read whole first, within retry.buffer; larger
+     * ones (and chunked ones, whose size is unknown) stream and are not retried. */
+    const px_conf_retry_t *r = px_proxy_policy(t);
+    if (r->attempts > 1 && t->req.body == PX_BODY_LENGTH && t->req_full == NULL &&
+        t->req.content_length <= r->buffer && !px_filter_has_body(t, PX_FPHASE_REQ_BODY)) {
+        px_txn_read_whole_body(t, px_proxy_body_buffered);
+        return;
+    }
     px_proxy_attach(t, 0);
 }
 
-/* Is it safe to send this request again on a new connection? */
-static int px_proxy_retryable(const px_txn_t *t)
+void px_proxy_txn_done(px_txn_t *t)
+{
+    px_wup_t *u = t->wup;
+    if (t->try_timer != NULL)
+        evtimer_del(t->try_timer);
+    px_upstream_txn_done(t);
+    if (u == NULL)
+        return;
+    if (t->counted_request) {
+        u->active--;
+        if (t->upstream->breakers.max_requests > 0)
+            atomic_fetch_sub(&u->rt->requests, 1);
+    }
+    if (t->counted_retry) {
+        u->retrying--;
+        if (t->upstream->breakers.max_retries > 0)
+            atomic_fetch_sub(&u->rt->retries, 1);
+    }
+    t->wup = NULL;
+}
+
+/* Is it safe to send this request again on a new connection to the same endpoint? (The
+ * stale keep-alive connection case, docs/proxy.md.) */
+static int px_proxy_stale_retryable(const px_txn_t *t)
 {
     const px_uconn_t *uc = t->uconn;
     if (!uc->reused || uc->answered || t->attempts > 1 || t->req.body != PX_BODY_NONE)
@@ -351,17 +553,23 @@ static int px_proxy_retryable(const px_txn_t *t)
     }
 }
 
-/* The upstream connection failed. Retry, answer with `status`, or cut the response short. */
+/* The upstream connection failed before a complete response head (reset, closed, invalid
+ * head). Retry, answer with `status`, or cut the response short. */
 static void px_proxy_upstream_failed(px_txn_t *t, int status, const char *cause)
 {
-    if (t->resp_state == PX_TXN_RESP_NONE && px_proxy_retryable(t)) {
+    if (t->resp_state == PX_TXN_RESP_NONE && px_proxy_stale_retryable(t)) {
         px_log_debug("%s: %s on a reused connection to %s; retrying on a new one", t->route->name,
-                     cause, t->endpoint->addr.text);
+                     cause, t->ep->addr.text);
         px_proxy_detach(t, 0);
-        t->uconn_pool_tried = NULL; /* same endpoint is fine: the connection was the problem */
+        if (t->ntried > 0)
+            t->ntried--; /* same endpoint is fine: the connection was the problem */
         px_proxy_attach(t, 1);
         return;
     }
+    px_proxy_stop_try_timer(t);
+    px_proxy_report(t, PX_EP_GATEWAY_ERROR);
+    if (px_proxy_retry(t, PX_RETRY_RESET, 0, 0, cause))
+        return;
     px_proxy_detach(t, 0);
     px_txn_fail(t, status, cause);
 }
@@ -381,7 +589,11 @@ static void px_proxy_send(px_txn_t *t)
             return;
         }
         px_io_t *ub = t->uconn->io;
-        evbuffer_add_buffer(px_io_output(ub), t->req_full);
+        /* Referenced, not moved: a retry sends the same bytes again. */
+        if (px_proxy_policy(t)->attempts > t->attempts)
+            evbuffer_add_buffer_reference(px_io_output(ub), t->req_full);
+        else
+            evbuffer_add_buffer(px_io_output(ub), t->req_full);
         px_io_set_write_low(ub, PX_PROXY_LOW);
         px_io_read_enable(ub);
         px_proxy_request_sent(t);
@@ -748,6 +960,12 @@ static int px_proxy_read_response_head(px_txn_t *t)
             continue;
         }
         uc->head_done = 1;
+        px_proxy_stop_try_timer(t);
+        px_proxy_report(t, resp.status < 500                          ? PX_EP_SUCCESS
+                           : resp.status >= 502 && resp.status <= 504 ? PX_EP_GATEWAY_ERROR
+                                                                      : PX_EP_5XX);
+        if (resp.status >= 400 && px_proxy_retry(t, 0, resp.status, 0, NULL))
+            return -1;
         t->status = resp.status;
         t->resp_body_kind = px_h1_response_body(&resp, t->req.method_id);
         t->resp_keepalive = t->resp_body_kind != PX_BODY_CLOSE &&
@@ -909,15 +1127,25 @@ void px_proxy_upstream_event(px_txn_t *t, short what)
     }
     if (uc->state == PX_UCONN_CONNECTING) {
         int timeout = (what & PX_IO_TIMEOUT) != 0;
-        const char *cause = timeout ? "upstream connect timeout"
-                                    : px_pcause(t->pool, "cannot connect to upstream",
-                                                strerror(px_io_error(uc->io)));
+        int err = timeout ? 0 : px_io_error(uc->io);
+        const char *cause = timeout
+                                ? "upstream connect timeout"
+                                : px_pcause(t->pool, "cannot connect to upstream", strerror(err));
         px_proxy_detach(t, 0);
+        px_proxy_stop_try_timer(t);
+        px_proxy_report(t, PX_EP_CONNECT_FAILURE);
+        if (px_proxy_retry(t, err == ECONNREFUSED ? PX_RETRY_REFUSED : PX_RETRY_CONNECT_FAILURE, 0,
+                           1, cause))
+            return;
         px_txn_fail(t, timeout ? 504 : 502, cause);
         return;
     }
     if (what & PX_IO_TIMEOUT) {
         if (!uc->head_done) {
+            px_proxy_stop_try_timer(t);
+            px_proxy_report(t, PX_EP_GATEWAY_ERROR);
+            if (px_proxy_retry(t, PX_RETRY_PER_TRY_TIMEOUT, 0, 0, "upstream first byte timeout"))
+                return;
             px_proxy_detach(t, 0);
             px_txn_fail(t, 504, "upstream first byte timeout");
         } else {

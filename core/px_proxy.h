@@ -13,6 +13,12 @@ int px_proxy_build_request_headers(px_txn_t *t);
 /* Attach an upstream connection and forward the request. */
 void px_proxy_start(px_txn_t *t);
 
+/* t ends: give back what proxying counted (requests in flight, retries, timers). */
+void px_proxy_txn_done(px_txn_t *t);
+
+/* Does t's retry policy want x-pyxis-attempts on its response? */
+int px_proxy_attempts_header(const px_txn_t *t);
+
 /* Detach the txn's upstream connection: pooled when `reusable`, else closed. */
 void px_proxy_detach(px_txn_t *t, int reusable);
 

@@ -27,6 +27,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "px_endpoint.h"
 #include "px_callout.h"
 #include "px_conf.h"
 #include "px_h1_body.h"
@@ -811,6 +812,13 @@ static int px_tf_run(px_tf_t *tf, px_conf_t *conf, size_t listener, const px_tf_
     gen->generation = 1;
     gen->nworkers = 1;
     gen->access_fds = access;
+    if (px_uprt_init(gen, NULL) < 0) {
+        free(gen);
+        free(access);
+        px_conf_release(conf);
+        fprintf(stderr, "pyxis test-filter: out of memory\n");
+        return -1;
+    }
     atomic_store(&gen->refs, 1); /* handed to the worker's view */
     tf->worker = px_worker_create_local(gen);
     if (tf->worker == NULL) {

@@ -24,6 +24,9 @@
 struct event;
 typedef struct px_uconn_s px_uconn_t;
 
+/* Endpoints a request remembers having tried (retry.attempts is at most 10). */
+#define PX_TXN_MAX_TRIED 10
+
 typedef enum {
     PX_TXN_REQ_BODY = 0, /* reading (and forwarding) the request body */
     PX_TXN_REQ_DONE,     /* request body complete (or none) */
@@ -97,10 +100,18 @@ typedef struct px_txn_s {
     px_txn_resp_state_t resp_state;
     int resp_keepalive; /* upstream allows reusing its connection */
 
-    px_uconn_t *uconn;                   /* upstream connection while attached */
-    const px_conf_endpoint_t *endpoint;  /* last endpoint tried, for logs */
-    struct px_upool_s *uconn_pool_tried; /* its pool: a retry prefers another endpoint */
+    px_uconn_t *uconn;                  /* upstream connection while attached */
+    struct px_ep_s *ep;                 /* endpoint of the current (last) attempt, for logs */
+    struct px_upool_s *upool;           /* its pool, counting this request in pool->active */
+    struct px_ep_s *tried[PX_TXN_MAX_TRIED]; /* endpoints tried: a retry prefers others */
+    unsigned ntried;
     unsigned attempts;
+    const char *overflow;    /* the circuit breaker that tripped (x-pyxis-overflow), or NULL */
+    struct px_wup_s *wup;    /* the worker's view of t->upstream while proxying (counted) */
+    struct event *try_timer; /* per_try_timeout, then the backoff before a retry (pool) */
+    unsigned counted_request : 1; /* in wup->active and circuit_breakers.max_requests */
+    unsigned counted_retry : 1;   /* in wup->retrying and circuit_breakers.max_retries */
+    unsigned backing_off : 1;     /* try_timer is the backoff before the next attempt */
     struct event *timer; /* route total timeout (pool memory, event_assign) */
     struct timespec start;
 

@@ -13,6 +13,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "px_endpoint-t.h"
 #include "px_filter.h"
 #include "px_h1_body.h"
 #include "px_h1_server.h"
@@ -93,6 +94,7 @@ void px_txn_free(px_txn_t *t)
     px_filter_detach(t);
     if (t->uconn != NULL)
         px_proxy_detach(t, 0);
+    px_proxy_txn_done(t);
     if (t->timer != NULL)
         event_del(t->timer); /* the event itself is pool memory */
     px_worker_wgen_put(t->worker, t->wgen);
@@ -264,11 +266,19 @@ void px_txn_local_reply(px_txn_t *t, int status, const char *cause)
         px_log(status >= 500 ? PX_LOG_ERROR : PX_LOG_INFO, "%s %s: %d %s: %s%s%s%s",
                t->route ? t->route->name : t->listener->name, t->conn->peer_text, status,
                px_http_reason(status), cause ? cause : px_http_reason(status),
-               t->endpoint ? " (endpoint " : "", t->endpoint ? t->endpoint->addr.text : "",
-               t->endpoint ? ")" : "");
+               t->ep ? " (endpoint " : "", t->ep ? t->ep->addr.text : "", t->ep ? ")" : "");
     }
     char *copy = px_pstrndup(t->pool, body, (size_t)n);
-    px_txn_reply(t, status, &text_plain, 1, copy ? copy : "", copy ? (size_t)n : 0);
+    px_conf_kv_t hs[3] = {text_plain};
+    size_t nhs = 1;
+    if (t->overflow != NULL) /* which circuit breaker said no */
+        hs[nhs++] = (px_conf_kv_t){"x-pyxis-overflow", (char *)t->overflow};
+    char *attempts = px_proxy_attempts_header(t) ? px_pnalloc(t->pool, 12) : NULL;
+    if (attempts != NULL) {
+        snprintf(attempts, 12, "%u", t->attempts);
+        hs[nhs++] = (px_conf_kv_t){"x-pyxis-attempts", attempts};
+    }
+    px_txn_reply(t, status, hs, nhs, copy ? copy : "", copy ? (size_t)n : 0);
 }
 
 void px_txn_fail(px_txn_t *t, int status, const char *cause)
@@ -279,8 +289,8 @@ void px_txn_fail(px_txn_t *t, int status, const char *cause)
     }
     /* The response has started: closing is the only honest way to say it is incomplete. */
     px_log_error("%s %s: response aborted after %d: %s%s%s%s", t->route->name, t->conn->peer_text,
-                 t->status, cause, t->endpoint ? " (endpoint " : "",
-                 t->endpoint ? t->endpoint->addr.text : "", t->endpoint ? ")" : "");
+                 t->status, cause, t->ep ? " (endpoint " : "", t->ep ? t->ep->addr.text : "",
+                 t->ep ? ")" : "");
     t->error = cause;
     px_h1_conn_t *c = t->conn;
     c->txn = NULL;
@@ -404,7 +414,8 @@ static void px_txn_read_body(px_txn_t *t)
     px_txn_body_done(t);
 }
 
-/* A filter asked for the whole body in on_request_headers and paused: start reading. */
+/* A filter asked for the whole body in on_request_headers and paused, or the proxy wants it
+ * for replay (px_txn_read_whole_body): start reading. */
 static void px_txn_start_body_read(px_txn_t *t)
 {
     t->body_read_asked = 0;
@@ -459,6 +470,14 @@ static void px_txn_request_filters(px_txn_t *t)
     case PX_DECLINED: px_txn_reply_from_filter(t); return;
     default: px_txn_local_reply(t, 500, "filter failed"); return;
     }
+}
+
+void px_txn_read_whole_body(px_txn_t *t, pyxis_body_fn done)
+{
+    t->body_done = done;
+    t->body_done_arg = NULL;
+    t->body_done_module = NULL;
+    px_txn_start_body_read(t);
 }
 
 int px_txn_body_read_request(px_txn_t *t, uint64_t max, pyxis_body_fn done, void *arg)
@@ -664,7 +683,7 @@ static void px_txn_access_log(px_txn_t *t)
                                                : "HTTP/1.1",
                             t->status, (unsigned long long)t->resp_body.moved, secs,
                             t->route ? t->route->name : "", t->upstream ? t->upstream->name : "",
-                            t->endpoint ? t->endpoint->addr.text : "", t->attempts, t->worker->id,
+                            t->ep ? t->ep->addr.text : "", t->attempts, t->worker->id,
                             (unsigned long long)t->id);
         px_txn_log_escape(out, ua.data, ua.len, 1);
         evbuffer_add(out, "\",\"referer\":\"", 13);
@@ -688,7 +707,7 @@ static void px_txn_access_log(px_txn_t *t)
         evbuffer_add(out, "\" \"", 3);
         px_txn_log_escape(out, ua.len ? ua.data : "-", ua.len ? ua.len : 1, 0);
         evbuffer_add_printf(out, "\" %.3f \"%s\" \"%s\"\n", secs, t->route ? t->route->name : "-",
-                            t->endpoint ? t->endpoint->addr.text : "-");
+                            t->ep ? t->ep->addr.text : "-");
     }
     /* One write per line, so lines from different workers never interleave. */
     size_t len = evbuffer_get_length(out);

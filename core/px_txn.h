@@ -34,6 +34,10 @@ int px_txn_body_read_request(px_txn_t *t, uint64_t max, pyxis_body_fn done, void
  * connection is closed so the truncated response cannot look complete. */
 void px_txn_fail(px_txn_t *t, int status, const char *cause);
 
+/* Read the whole request body into t->req_full, then call done(t, NULL) (the proxy's replay
+ * buffer for retries). */
+void px_txn_read_whole_body(px_txn_t *t, pyxis_body_fn done);
+
 /* Events from the downstream connection. */
 void px_txn_client_readable(px_txn_t *t);
 void px_txn_client_writable(px_txn_t *t);

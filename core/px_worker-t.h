@@ -39,6 +39,7 @@ typedef struct px_gen_s {
                         the worker has taken the generation (it closes the fds of
                         listeners that a later generation drops) */
     int *access_fds; /* per listener: -1 = off; closed with the generation unless 1/2 */
+    struct px_uprt_s *uprt; /* per upstream: endpoints and breakers (px_endpoint.h) */
 } px_gen_t;
 
 /* A doubly linked list node (connections of a worker, idle upstream connections). */
@@ -58,9 +59,7 @@ struct px_wgen_s {
     unsigned active;                   /* connections and transactions still using this view */
     struct evconnlistener **listeners; /* per conf listener; freed when the worker moves on */
     px_wlistener_t *largs;             /* per conf listener: the accept callback's argument */
-    px_upool_t *pools;   /* per endpoint of every upstream, flattened (see pool_base) */
-    size_t *pool_base;   /* per upstream: index of its first endpoint in pools */
-    unsigned *rr;        /* per upstream: weighted round-robin position */
+    struct px_wup_s *ups; /* per upstream of gen->conf: endpoint pools, balancer state */
     void **module_data;  /* per module of gen->conf->modules: what worker_init made */
     px_link_t timers;    /* worker timers modules made for this view */
     px_link_t url_pools; /* call-out pools per "host:port" (px_upstream.c), each freed with

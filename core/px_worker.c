@@ -27,6 +27,7 @@
 #include "px_log.h"
 #include "px_module_api.h"
 #include "px_tls.h"
+#include "px_endpoint.h"
 #include "px_upstream.h"
 #include "px_worker.h"
 
@@ -51,6 +52,7 @@ void px_gen_release(px_gen_t *gen)
     }
     free(gen->access_fds);
     free(gen->listen_fds);
+    px_uprt_free(gen);
     px_conf_release(gen->conf);
     free(gen);
 }
@@ -99,8 +101,7 @@ static void px_wgen_free(px_wgen_t *wg)
     px_module_cancel_worker_timers(wg);
     px_module_worker_exit(wg);
     free(wg->largs);
-    free(wg->pools);
-    free(wg->pool_base);
+    px_upstream_views_free(wg);
     px_gen_release(wg->gen);
     free(wg);
 }
@@ -113,24 +114,14 @@ static px_wgen_t *px_wgen_create(px_worker_t *w, px_gen_t *gen)
         return NULL;
     wg->gen = gen;
     wg->worker = w;
-    size_t nendpoints = 0;
-    wg->pool_base = calloc(conf->nupstreams + 1, sizeof(size_t));
-    for (size_t u = 0; wg->pool_base != NULL && u < conf->nupstreams; u++) {
-        wg->pool_base[u] = nendpoints;
-        nendpoints += conf->upstreams[u].nendpoints;
-    }
-    wg->pools = calloc(nendpoints + 1, sizeof(px_upool_t));
     wg->listeners = calloc(conf->nlisteners, sizeof(*wg->listeners));
     wg->largs = calloc(conf->nlisteners, sizeof(*wg->largs));
-    if (wg->pool_base == NULL || wg->pools == NULL || wg->listeners == NULL || wg->largs == NULL) {
-        free(wg->pool_base);
-        free(wg->pools);
+    if (wg->listeners == NULL || wg->largs == NULL || px_upstream_views_init(wg) < 0) {
         free(wg->listeners);
         free(wg->largs);
         free(wg);
         return NULL;
     }
-    px_upstream_pools_init(wg);
     wg->timers.next = wg->timers.prev = &wg->timers;
     px_module_worker_init(wg);
     /* A generation without listening sockets (a local worker, px_worker_create_local) gets

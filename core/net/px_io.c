@@ -34,6 +34,7 @@
 #include <openssl/x509.h>
 
 #include "px_io.h"
+#include "px_time.h"
 
 #define PX_IO_READ_MIN (16 * 1024)
 #define PX_IO_READ_MAX (64 * 1024)
@@ -80,15 +81,10 @@ struct px_io_s {
                                read no longer means "nothing more" */
 };
 
-/* Milliseconds of the coarse monotonic clock: it reads the kernel's tick-updated time (a few
- * ms of resolution) without touching the hardware clock, and px_io asks for the time several
- * times per request. Timeouts are in ms and only ever compared with differences of this clock;
- * a timer that fires within a tick before its deadline just re-arms for the rest. */
 static uint64_t px_io_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    /* A timer that fires within a clock tick before its deadline just re-arms for the rest. */
+    return px_time_ms();
 }
 
 static void px_io_tls_free(px_io_tls_t *tls);

@@ -37,6 +37,7 @@
 #include "px_io.h"
 #include "px_log.h"
 #include "px_pool.h"
+#include "px_endpoint-t.h"
 #include "px_upstream.h"
 #include "px_worker.h"
 
@@ -364,10 +365,11 @@ static const char *px_callout_prepare(px_callout_t *c, px_wgen_t *wg, const pyxi
     need += (size_t)cl_len;
     if (c->upstream != NULL) {
         /* The endpoint is picked last, so a refused request does not move the balancer. */
-        c->upool = px_upstream_pick(wg, c->upstream, NULL);
+        c->upool = px_upstream_pick(&wg->ups[c->upstream->index], NULL);
         if (c->upool == NULL)
-            return "upstream has no endpoints";
-        host = (px_str_t){c->upool->endpoint->addr.text, strlen(c->upool->endpoint->addr.text)};
+            return "upstream has no usable endpoint";
+        px_upstream_pool_hold(c->upool);
+        host = (px_str_t){c->upool->ep->addr.text, strlen(c->upool->ep->addr.text)};
     }
     if (!caller_host)
         need += 6 + host.len + 2;
@@ -449,6 +451,8 @@ static void px_callout_free(px_callout_t *c)
 {
     px_worker_t *w = c->worker;
     px_wgen_t *wg = c->wgen;
+    if (c->upool != NULL)
+        px_upstream_pool_drop(c->upool);
     evbuffer_free(c->resp_body);
     px_pool_destroy(c->pool);
     px_worker_wgen_put(w, wg);
@@ -510,8 +514,8 @@ static void px_callout_connect(px_callout_t *c)
     socklen_t len;
     if (c->upstream != NULL) {
         p = c->upool;
-        sa = (const struct sockaddr *)&p->endpoint->addr.sa;
-        len = p->endpoint->addr.salen;
+        sa = (const struct sockaddr *)&p->ep->addr.sa;
+        len = p->ep->addr.salen;
     } else {
         p = px_upstream_url_pool(c->wgen, c->key, c->tls ? c->host : NULL, 1);
         sa = (const struct sockaddr *)&c->addrs[c->addr_next];

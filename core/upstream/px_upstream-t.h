@@ -3,8 +3,9 @@
  *
  * A pool holds the idle keep-alive connections to one place in one worker view (px_wgen_t); it
  * is only touched by that worker, so it needs no lock. There are two kinds:
- *  - endpoint pools, one per endpoint of every configured upstream, allocated with the view
- *    (wg->pools) and living as long as it;
+ *  - endpoint pools, one per endpoint of each upstream's host set (px_endpoint-t.h), held by
+ *    the view's px_wup_t of that upstream; an endpoint that leaves the set (discovery) has its
+ *    pool retired: idle connections closed, the pool freed with its last use;
  *  - call-out URL pools, one per "host:port" (plain) or "https://host:port" (TLS) that
  *    call-outs to URLs reached (wg->url_pools), created on the first connection and freed with
  *    their last one. The scheme is in the key, so plain and TLS connections never mix.
@@ -36,10 +37,13 @@ typedef struct {
     void (*event)(void *owner, short what); /* PX_IO_CONNECTED, EOF, ERROR or TIMEOUT */
 } px_uconn_ops_t;
 
+struct px_wup_s;
+
 struct px_upool_s {
     px_wgen_t *wgen;                    /* the view the pool belongs to */
     const px_conf_upstream_t *upstream; /* endpoint pools; NULL for a URL pool */
-    const px_conf_endpoint_t *endpoint; /* endpoint pools; NULL for a URL pool */
+    struct px_ep_s *ep;                 /* endpoint pools: the endpoint (one reference) */
+    struct px_wup_s *wup;               /* endpoint pools: the worker's view of the upstream */
     const char *name;                   /* for logs: "10.0.0.7:8080", "example.com:80" */
     uint64_t max_idle;                  /* idle connections kept */
     uint64_t idle_timeout_ms;
@@ -48,11 +52,35 @@ struct px_upool_s {
     px_link_t idle; /* idle connections, most recently used first */
     unsigned nidle;
     unsigned nconns;      /* connections of this pool in any state */
+    unsigned active;      /* requests of this worker whose current attempt uses it */
+    unsigned weight;      /* endpoint pools: the endpoint's weight in the host set */
     long current_weight;  /* smooth weighted round robin state (endpoint pools) */
+    unsigned gone : 1;    /* its endpoint left the host set: freed with its last use */
     px_link_t link;       /* URL pools: in wgen->url_pools */
     const char *tls_host; /* URL pools of https:// call-outs: the host its connections
                              verify and send as SNI (no brackets); NULL: plain TCP */
 };
+
+/* A worker's view of one upstream: the host set it picks from (switched when the upstream's
+ * version moves on), one pool per endpoint, and what this worker has in flight. */
+typedef struct px_wup_s {
+    struct px_uprt_s *rt;
+    px_wgen_t *wgen;
+    uint64_t version;           /* of rt's host set that `hosts` is */
+    struct px_hostset_s *hosts; /* one reference */
+    px_upool_t **pools;         /* [hosts->n]: pools[i] is hosts->e[i]'s */
+    uint64_t rng;               /* random and least_request draws */
+    unsigned active;            /* requests in flight to this upstream (retry budget) */
+    unsigned retrying;          /* of them, in a retry (retry budget) */
+} px_wup_t;
+
+/* What a pick avoids or follows. */
+typedef struct {
+    struct px_ep_s *const *tried; /* endpoints tried already: others are preferred */
+    size_t ntried;
+    uint64_t hash; /* balance hash: the key's hash, when has_hash */
+    unsigned has_hash : 1;
+} px_pick_t;
 
 typedef enum {
     PX_UCONN_CONNECTING = 0,
@@ -77,6 +105,8 @@ typedef struct px_uconn_s {
     unsigned req_written : 1;  /* the whole request is in the output buffer */
     unsigned answered : 1;     /* a response byte arrived: the request is not retryable */
     unsigned eof : 1;          /* the upstream closed its side */
+    unsigned counted : 1;      /* counted in its upstream's circuit_breakers.max_connections */
+    unsigned pending : 1;      /* connecting, counted in circuit_breakers.max_pending */
 } px_uconn_t;
 
 #endif

@@ -15,9 +15,13 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "px_endpoint.h"
+#include "px_h1_server.h"
 #include "px_io.h"
 #include "px_log.h"
 #include "px_proxy.h"
+#include "px_time.h"
+#include "px_txn.h"
 #include "px_tls.h"
 #include "px_upstream.h"
 #include "px_worker.h"
@@ -46,47 +50,277 @@ static void px_link_push(px_link_t *head, px_link_t *l)
     head->next = l;
 }
 
-void px_upstream_pools_init(px_wgen_t *wg)
+/* ---- endpoint pools and the worker's view of each upstream ---------------------------------- */
+
+static px_upool_t *px_upstream_pool_new(px_wup_t *u, px_wgen_t *wg, const px_hostset_entry_t *e)
 {
-    const px_conf_t *conf = wg->gen->conf;
-    for (size_t u = 0; u < conf->nupstreams; u++) {
-        const px_conf_upstream_t *up = &conf->upstreams[u];
-        for (size_t e = 0; e < up->nendpoints; e++) {
-            px_upool_t *p = &wg->pools[wg->pool_base[u] + e];
-            memset(p, 0, sizeof(*p));
-            p->wgen = wg;
-            p->upstream = up;
-            p->endpoint = &up->endpoints[e];
-            p->name = p->endpoint->addr.text;
-            p->max_idle = up->keepalive_max_idle;
-            p->idle_timeout_ms = up->keepalive_idle_timeout_ms;
-            p->max_requests = up->keepalive_max_requests;
-            p->connect_timeout_ms = up->connect_timeout_ms;
-            px_link_init(&p->idle);
-            px_link_init(&p->link);
-        }
-    }
-    px_link_init(&wg->url_pools);
-    wg->url_nidle = 0;
+    const px_conf_upstream_t *up = u->rt->conf;
+    px_upool_t *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->wgen = wg;
+    p->upstream = up;
+    p->ep = e->ep;
+    px_ep_retain(e->ep);
+    p->wup = u;
+    p->name = e->ep->addr.text;
+    p->weight = e->weight;
+    p->max_idle = up->keepalive_max_idle;
+    p->idle_timeout_ms = up->keepalive_idle_timeout_ms;
+    p->max_requests = up->keepalive_max_requests;
+    p->connect_timeout_ms = up->connect_timeout_ms;
+    px_link_init(&p->idle);
+    px_link_init(&p->link);
+    return p;
 }
 
-px_upool_t *px_upstream_pick(px_wgen_t *wg, const px_conf_upstream_t *up, const px_upool_t *avoid)
+static void px_upstream_pool_free(px_upool_t *p)
 {
-    px_upool_t *pools = &wg->pools[wg->pool_base[up->index]];
-    px_upool_t *best = NULL;
-    long total = 0;
-    for (size_t e = 0; e < up->nendpoints; e++) {
-        px_upool_t *p = &pools[e];
-        if (p == avoid && up->nendpoints > 1)
-            continue;
-        p->current_weight += p->endpoint->weight;
-        total += p->endpoint->weight;
-        if (best == NULL || p->current_weight > best->current_weight)
-            best = p;
+    px_ep_release(p->ep);
+    free(p);
+}
+
+/* A pool goes with its last use once nothing will hand it out again: a URL pool when its last
+ * connection closes, an endpoint pool whose endpoint left the host set (or whose view is
+ * freed) when its last connection closes and no request counts on it. */
+static void px_upstream_pool_put(px_upool_t *p)
+{
+    if (p->nconns > 0 || p->active > 0)
+        return;
+    if (p->upstream == NULL) {
+        px_link_remove(&p->link);
+        free(p);
+    } else if (p->gone) {
+        px_upstream_pool_free(p);
     }
-    if (best != NULL)
-        best->current_weight -= total;
-    return best;
+}
+
+static void px_upstream_free(px_uconn_t *uc);
+
+/* p is no longer in its view's table: close its idle connections, free it with its last use. */
+static void px_upstream_pool_retire(px_upool_t *p)
+{
+    p->gone = 1;
+    p->nconns++; /* keep p while its idle connections go */
+    while (p->nidle > 0)
+        px_upstream_free((px_uconn_t *)p->idle.next);
+    p->nconns--;
+    px_upstream_pool_put(p);
+}
+
+/* Switch u to its upstream's current host set: endpoints that stay keep their pools (and idle
+ * connections), new ones get pools, the pools of those that left are retired. */
+static void px_upstream_refresh(px_wup_t *u)
+{
+    px_wgen_t *wg = u->wgen;
+    uint64_t version;
+    px_hostset_t *hs = px_uprt_hosts(u->rt, &version);
+    px_upool_t **pools = calloc(hs->n + 1, sizeof(*pools));
+    if (pools == NULL) {
+        px_hostset_release(hs);
+        return; /* keep the current set; the next pick tries again */
+    }
+    for (size_t i = 0; i < hs->n; i++) {
+        for (size_t j = 0; u->hosts != NULL && j < u->hosts->n; j++) {
+            if (u->pools[j] != NULL && u->pools[j]->ep == hs->e[i].ep) {
+                pools[i] = u->pools[j];
+                pools[i]->weight = hs->e[i].weight;
+                u->pools[j] = NULL;
+                break;
+            }
+        }
+        if (pools[i] == NULL && (pools[i] = px_upstream_pool_new(u, wg, &hs->e[i])) == NULL) {
+            for (size_t k = 0; k < i; k++) /* give the moved pools back */
+                for (size_t j = 0; j < u->hosts->n; j++)
+                    if (u->pools[j] == NULL && u->hosts->e[j].ep == pools[k]->ep) {
+                        u->pools[j] = pools[k];
+                        pools[k] = NULL;
+                        break;
+                    }
+            for (size_t k = 0; k < i; k++)
+                if (pools[k] != NULL)
+                    px_upstream_pool_free(pools[k]);
+            free(pools);
+            px_hostset_release(hs);
+            return;
+        }
+    }
+    for (size_t j = 0; u->hosts != NULL && j < u->hosts->n; j++) {
+        if (u->pools[j] != NULL)
+            px_upstream_pool_retire(u->pools[j]);
+    }
+    free(u->pools);
+    px_hostset_release(u->hosts);
+    u->pools = pools;
+    u->hosts = hs;
+    u->version = version;
+}
+
+int px_upstream_views_init(px_wgen_t *wg)
+{
+    const px_conf_t *conf = wg->gen->conf;
+    px_link_init(&wg->url_pools);
+    wg->url_nidle = 0;
+    wg->ups = calloc(conf->nupstreams + 1, sizeof(*wg->ups));
+    if (wg->ups == NULL)
+        return -1;
+    for (size_t i = 0; i < conf->nupstreams; i++) {
+        px_wup_t *u = &wg->ups[i];
+        u->rt = &wg->gen->uprt[i];
+        u->wgen = wg;
+        u->rng = 0x9e3779b97f4a7c15ULL * (wg->worker->id + 1) ^ (uint64_t)(uintptr_t)u;
+        px_upstream_refresh(u);
+        if (u->hosts == NULL) {
+            px_upstream_views_free(wg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void px_upstream_views_free(px_wgen_t *wg)
+{
+    if (wg->ups == NULL)
+        return;
+    for (size_t i = 0; i < wg->gen->conf->nupstreams; i++) {
+        px_wup_t *u = &wg->ups[i];
+        for (size_t j = 0; u->hosts != NULL && j < u->hosts->n; j++)
+            px_upstream_pool_retire(u->pools[j]);
+        free(u->pools);
+        px_hostset_release(u->hosts);
+    }
+    free(wg->ups);
+    wg->ups = NULL;
+}
+
+/* ---- choosing an endpoint ------------------------------------------------------------------- */
+
+uint64_t px_upstream_random(px_wup_t *u)
+{
+    /* xorshift64*: plenty for spreading load, and per worker, so no lock and no shared line */
+    uint64_t x = u->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    u->rng = x;
+    return x * 0x2545f4914f6cdd1dULL;
+}
+
+/* May entry i serve this pick? */
+static int px_upstream_eligible(const px_wup_t *u, size_t i, const px_pick_t *k, uint64_t now,
+                                int avoid_tried)
+{
+    px_ep_t *ep = u->hosts->e[i].ep;
+    if (!px_ep_usable(ep, now))
+        return 0;
+    for (size_t j = 0; avoid_tried && j < k->ntried; j++) {
+        if (k->tried[j] == ep)
+            return 0;
+    }
+    return 1;
+}
+
+static long px_upstream_choose(px_wup_t *u, const px_pick_t *k, uint64_t now, int avoid)
+{
+    size_t n = u->hosts->n, m = 0;
+    long best = -1;
+    switch (u->rt->conf->balance) {
+    case PX_BALANCE_ROUND_ROBIN: {
+        long total = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!px_upstream_eligible(u, i, k, now, avoid))
+                continue;
+            px_upool_t *p = u->pools[i];
+            p->current_weight += p->weight;
+            total += p->weight;
+            if (best < 0 || p->current_weight > u->pools[best]->current_weight)
+                best = (long)i;
+        }
+        if (best >= 0)
+            u->pools[best]->current_weight -= total;
+        return best;
+    }
+    case PX_BALANCE_HASH:
+        if (k->has_hash && u->hosts->maglev != NULL) {
+            /* The key's slot, then a few rehashes of it, then the next eligible entry. */
+            for (uint64_t salt = 0; salt <= 4; salt++) {
+                uint64_t h = salt == 0 ? k->hash : px_hash64(&k->hash, sizeof(k->hash), salt);
+                size_t i = u->hosts->maglev[h % PX_MAGLEV_SIZE];
+                if (px_upstream_eligible(u, i, k, now, avoid))
+                    return (long)i;
+                best = (long)i;
+            }
+            for (size_t d = 1; d < n; d++) {
+                size_t i = ((size_t)best + d) % n;
+                if (px_upstream_eligible(u, i, k, now, avoid))
+                    return (long)i;
+            }
+            return -1;
+        }
+        /* no key: spread like random */
+        /* fall through */
+    case PX_BALANCE_RANDOM: {
+        uint64_t total = 0;
+        for (size_t i = 0; i < n; i++)
+            total += px_upstream_eligible(u, i, k, now, avoid) ? u->pools[i]->weight : 0;
+        if (total == 0)
+            return -1;
+        uint64_t r = px_upstream_random(u) % total;
+        for (size_t i = 0; i < n; i++) {
+            if (!px_upstream_eligible(u, i, k, now, avoid))
+                continue;
+            if (r < u->pools[i]->weight)
+                return (long)i;
+            r -= u->pools[i]->weight;
+        }
+        return -1;
+    }
+    case PX_BALANCE_LEAST_REQUEST: {
+        for (size_t i = 0; i < n; i++)
+            m += px_upstream_eligible(u, i, k, now, avoid);
+        if (m == 0)
+            return -1;
+        /* Two distinct eligible entries at random; the one with fewer requests in flight for
+         * its weight wins. */
+        size_t a = px_upstream_random(u) % m, b = m > 1 ? px_upstream_random(u) % (m - 1) : a;
+        if (m > 1 && b >= a)
+            b++;
+        long ia = -1, ib = -1;
+        for (size_t i = 0, j = 0; i < n; i++) {
+            if (!px_upstream_eligible(u, i, k, now, avoid))
+                continue;
+            if (j == a)
+                ia = (long)i;
+            if (j == b)
+                ib = (long)i;
+            j++;
+        }
+        const px_upool_t *pa = u->pools[ia], *pb = u->pools[ib];
+        return (uint64_t)(pa->active + 1) * pb->weight <= (uint64_t)(pb->active + 1) * pa->weight
+                   ? ia
+                   : ib;
+    }
+    }
+    return -1;
+}
+
+px_upool_t *px_upstream_pick(px_wup_t *u, const px_pick_t *k)
+{
+    static const px_pick_t none = {NULL, 0, 0, 0};
+    if (k == NULL)
+        k = &none;
+    if (atomic_load_explicit(&u->rt->version, memory_order_acquire) != u->version)
+        px_upstream_refresh(u);
+    if (u->hosts->n == 0)
+        return NULL;
+    uint64_t now = px_time_ms();
+    /* Prefer endpoints not tried yet; else any usable one, tried or not. */
+    for (int avoid = k->ntried > 0; avoid >= 0; avoid--) {
+        long i = px_upstream_choose(u, k, now, avoid);
+        if (i >= 0)
+            return u->pools[i];
+    }
+    return NULL;
 }
 
 px_upool_t *px_upstream_url_pool(px_wgen_t *wg, const char *key, const char *tls_host, int create)
@@ -118,15 +352,6 @@ px_upool_t *px_upstream_url_pool(px_wgen_t *wg, const char *key, const char *tls
     return p;
 }
 
-/* A URL pool goes with its last connection. */
-static void px_upstream_url_pool_put(px_upool_t *p)
-{
-    if (p->upstream != NULL || p->nconns > 0)
-        return;
-    px_link_remove(&p->link);
-    free(p);
-}
-
 static void px_upstream_free(px_uconn_t *uc)
 {
     px_upool_t *p = uc->pool;
@@ -138,9 +363,16 @@ static void px_upstream_free(px_uconn_t *uc)
     }
     if (uc->io != NULL)
         px_io_free(uc->io);
+    if (uc->counted || uc->pending) {
+        px_uprt_t *rt = p->wup->rt;
+        if (uc->counted)
+            atomic_fetch_sub_explicit(&rt->conns, 1, memory_order_relaxed);
+        if (uc->pending)
+            atomic_fetch_sub_explicit(&rt->pending, 1, memory_order_relaxed);
+    }
     free(uc);
     p->nconns--;
-    px_upstream_url_pool_put(p);
+    px_upstream_pool_put(p);
 }
 
 px_uconn_t *px_upstream_connect(px_upool_t *p, const struct sockaddr *sa, socklen_t salen,
@@ -159,7 +391,7 @@ px_uconn_t *px_upstream_connect_fd(px_upool_t *p, int fd, const struct sockaddr 
         *cause = fd < 0 ? strerror(errno) : "out of memory";
         if (fd >= 0)
             close(fd);
-        px_upstream_url_pool_put(p);
+        px_upstream_pool_put(p);
         return NULL;
     }
     int one = 1;
@@ -240,32 +472,145 @@ static const px_uconn_ops_t px_upstream_proxy_ops = {
     .event = px_upstream_proxy_event,
 };
 
-px_status_t px_upstream_attach(px_txn_t *t, int fresh, const char **cause)
+/* The balance hash key of t, hashed: the client address, a header, or a cookie. 0 when the
+ * request has none (then the pick spreads like random). */
+static int px_upstream_hash_key(const px_txn_t *t, const px_conf_upstream_t *up, uint64_t *out)
+{
+    if (up->hash_on == PX_HASH_CLIENT_ADDRESS) {
+        const char *a = t->conn->peer_text;
+        *out = px_hash64(a, strlen(a), 0);
+        return 1;
+    }
+    const char *want = up->hash_on == PX_HASH_HEADER ? up->hash_name : "cookie";
+    size_t nl = strlen(up->hash_name);
+    const px_headers_t *h = &t->req_headers;
+    for (long i = px_headers_find(h, want, strlen(want), 0); i >= 0;
+         i = px_headers_find(h, want, strlen(want), (size_t)i + 1)) {
+        px_str_t v = h->items[i].value;
+        if (up->hash_on == PX_HASH_HEADER) {
+            *out = px_hash64(v.data, v.len, 0);
+            return 1;
+        }
+        /* Cookie: name=value; name2=value2 (RFC 6265 section 4.2.1) */
+        const char *c = v.data, *end = v.data + v.len;
+        while (c < end) {
+            while (c < end && (*c == ' ' || *c == ';'))
+                c++;
+            const char *eq = memchr(c, '=', (size_t)(end - c));
+            const char *semi = memchr(c, ';', (size_t)(end - c));
+            if (semi == NULL)
+                semi = end;
+            if (eq != NULL && eq < semi && (size_t)(eq - c) == nl &&
+                memcmp(c, up->hash_name, nl) == 0) {
+                *out = px_hash64(eq + 1, (size_t)(semi - eq - 1), 0);
+                return 1;
+            }
+            c = semi;
+        }
+    }
+    return 0;
+}
+
+/* Take one from a circuit breaker counter unless it is at its limit (0: none, not counted). */
+static int px_upstream_breaker_take(_Atomic uint64_t *c, uint64_t limit)
+{
+    if (limit == 0)
+        return 1;
+    if (atomic_fetch_add_explicit(c, 1, memory_order_relaxed) < limit)
+        return 1;
+    atomic_fetch_sub_explicit(c, 1, memory_order_relaxed);
+    return 0;
+}
+
+px_status_t px_upstream_attach(px_txn_t *t, int fresh, int *status, const char **cause)
 {
     const px_conf_upstream_t *up = t->upstream;
-    px_upool_t *p = px_upstream_pick(t->wgen, up, t->uconn_pool_tried);
+    px_wup_t *u = &t->wgen->ups[up->index];
+    px_pick_t k = {t->tried, t->ntried, 0, 0};
+    if (up->balance == PX_BALANCE_HASH)
+        k.has_hash = px_upstream_hash_key(t, up, &k.hash) != 0;
+    *status = 502;
+    px_upool_t *p = px_upstream_pick(u, &k);
     if (p == NULL) {
-        *cause = "no endpoints";
+        *status = 503;
+        *cause = u->hosts->n == 0 ? "no endpoints" : "no healthy endpoint";
         return PX_ERROR;
     }
-    t->endpoint = p->endpoint;
-    t->uconn_pool_tried = p;
+    t->ep = p->ep;
+    if (t->ntried < PX_TXN_MAX_TRIED)
+        t->tried[t->ntried++] = p->ep;
+    if (t->upool != p) {
+        px_upstream_pool_hold(p);
+        if (t->upool != NULL)
+            px_upstream_pool_drop(t->upool);
+        t->upool = p;
+    }
     px_uconn_t *uc = fresh ? NULL : px_upstream_take(p, &px_upstream_proxy_ops, t);
     if (uc != NULL) {
         t->uconn = uc;
         return PX_OK;
     }
-    const px_conf_addr_t *a = &p->endpoint->addr;
+    px_uprt_t *rt = u->rt;
+    const px_conf_breakers_t *b = &up->breakers;
+    if (!px_upstream_breaker_take(&rt->conns, b->max_connections)) {
+        *status = 503;
+        *cause = "circuit breaker: max_connections";
+        t->overflow = "max_connections";
+        return PX_ERROR;
+    }
+    if (!px_upstream_breaker_take(&rt->pending, b->max_pending)) {
+        if (b->max_connections > 0)
+            atomic_fetch_sub_explicit(&rt->conns, 1, memory_order_relaxed);
+        *status = 503;
+        *cause = "circuit breaker: max_pending";
+        t->overflow = "max_pending";
+        return PX_ERROR;
+    }
+    const px_conf_addr_t *a = &p->ep->addr;
     if (px_upstream_connect_hook != NULL)
         uc = px_upstream_connect_fd(p, px_upstream_connect_hook(p), NULL, 0, &px_upstream_proxy_ops,
                                     t, cause);
     else
         uc = px_upstream_connect(p, (const struct sockaddr *)&a->sa, a->salen,
                                  &px_upstream_proxy_ops, t, cause);
-    if (uc == NULL)
+    if (uc == NULL) {
+        if (b->max_connections > 0)
+            atomic_fetch_sub_explicit(&rt->conns, 1, memory_order_relaxed);
+        if (b->max_pending > 0)
+            atomic_fetch_sub_explicit(&rt->pending, 1, memory_order_relaxed);
         return PX_ERROR;
+    }
+    uc->counted = b->max_connections > 0;
+    uc->pending = b->max_pending > 0;
     t->uconn = uc;
     return PX_AGAIN;
+}
+
+void px_upstream_unpend(px_uconn_t *uc)
+{
+    if (uc->pending) {
+        uc->pending = 0;
+        atomic_fetch_sub_explicit(&uc->pool->wup->rt->pending, 1, memory_order_relaxed);
+    }
+}
+
+void px_upstream_pool_hold(px_upool_t *p)
+{
+    p->active++;
+}
+
+void px_upstream_pool_drop(px_upool_t *p)
+{
+    p->active--;
+    px_upstream_pool_put(p);
+}
+
+void px_upstream_txn_done(px_txn_t *t)
+{
+    if (t->upool != NULL) {
+        px_upstream_pool_drop(t->upool);
+        t->upool = NULL;
+    }
 }
 
 /* ---- giving back, and idle connections ------------------------------------------------------ */
@@ -307,14 +652,13 @@ void px_upstream_release(px_uconn_t *uc, int reusable)
 
 void px_upstream_close_idle(px_wgen_t *wg)
 {
-    const px_conf_t *conf = wg->gen->conf;
-    size_t n = conf->nupstreams ? wg->pool_base[conf->nupstreams - 1] +
-                                      conf->upstreams[conf->nupstreams - 1].nendpoints
-                                : 0;
-    for (size_t i = 0; i < n; i++) {
-        px_upool_t *p = &wg->pools[i];
-        while (p->nidle > 0)
-            px_upstream_free((px_uconn_t *)p->idle.next);
+    for (size_t i = 0; wg->ups != NULL && i < wg->gen->conf->nupstreams; i++) {
+        px_wup_t *u = &wg->ups[i];
+        for (size_t j = 0; u->hosts != NULL && j < u->hosts->n; j++) {
+            px_upool_t *p = u->pools[j];
+            while (p->nidle > 0)
+                px_upstream_free((px_uconn_t *)p->idle.next);
+        }
     }
     /* A URL pool is freed with its last connection: step to the next one first. */
     for (px_link_t *l = wg->url_pools.next, *next; l != &wg->url_pools; l = next) {
@@ -351,6 +695,7 @@ static void px_upstream_eventcb(px_io_t *io, short what, void *arg)
         return;
     }
     if (what & PX_IO_CONNECTED) {
+        px_upstream_unpend(uc);
         uc->state = PX_UCONN_ACTIVE;
         px_io_set_timeouts(io, 0, 0);
     }

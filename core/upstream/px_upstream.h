@@ -22,10 +22,10 @@
 #define PX_UPSTREAM_URL_MAX_IDLE_TOTAL 64
 #define PX_UPSTREAM_URL_IDLE_TIMEOUT   60000
 
-/* The pool of the endpoint of `up` that smooth weighted round robin picks next in view wg.
- * `avoid` is skipped when another endpoint exists (a retry prefers a different one). NULL when
- * the upstream has no endpoint. */
-px_upool_t *px_upstream_pick(px_wgen_t *wg, const px_conf_upstream_t *up, const px_upool_t *avoid);
+/* The pool of the endpoint the upstream's balance policy picks next in view u, among usable
+ * endpoints (healthy, not ejected), preferring those not in k->tried (k may be NULL). NULL when
+ * no endpoint is usable. Switches u to a newer host set first when there is one. */
+px_upool_t *px_upstream_pick(px_wup_t *u, const px_pick_t *k);
 
 /* The call-out pool for `key` ("host:port" for http, "https://host:port" for https;
  * lowercase) in view wg, or NULL when there is none and `create` is 0 (or out of memory). A
@@ -60,11 +60,27 @@ px_uconn_t *px_upstream_connect_fd(px_upool_t *p, int fd, const struct sockaddr 
  * Set before the loop runs. */
 extern int (*px_upstream_connect_hook)(const px_upool_t *p);
 
-/* Attach a connection to t for t->route->upstream: a pooled one unless `fresh`, else a new
- * one. PX_OK: t->uconn is a pooled connection ready to take a request now. PX_AGAIN: t->uconn
- * is connecting; px_proxy_upstream_event() will report PX_IO_CONNECTED or the failure.
- * PX_ERROR: nothing could be attempted; *cause says why. */
-px_status_t px_upstream_attach(px_txn_t *t, int fresh, const char **cause);
+/* Attach a connection to t for t->upstream: pick an endpoint (recorded in t->ep and t->tried),
+ * take a pooled connection unless `fresh`, else open one within the circuit breakers.
+ * PX_OK: t->uconn is a pooled connection ready to take a request now. PX_AGAIN: t->uconn is
+ * connecting; px_proxy_upstream_event() will report PX_IO_CONNECTED or the failure.
+ * PX_ERROR: nothing could be attempted; *status (502 or 503) and *cause say why, and
+ * t->overflow names a circuit breaker that tripped. */
+px_status_t px_upstream_attach(px_txn_t *t, int fresh, int *status, const char **cause);
+
+/* uc's connection is established (or failed): it no longer counts as pending. */
+void px_upstream_unpend(px_uconn_t *uc);
+
+/* A pseudo-random number from view u's generator (per worker: no lock, no shared line). */
+uint64_t px_upstream_random(px_wup_t *u);
+
+/* Keep endpoint pool p (and its endpoint) while a request or call-out that picked it may still
+ * connect through it; least_request counts these. Drop gives it back. */
+void px_upstream_pool_hold(px_upool_t *p);
+void px_upstream_pool_drop(px_upool_t *p);
+
+/* t is done with upstreams (least_request's count of requests per endpoint). */
+void px_upstream_txn_done(px_txn_t *t);
 
 /* Detach uc from its owner: back to its pool when `reusable` (and the pool wants it: the view
  * is current, the pool has room, nothing unread or unsent), else closed. The owner must not
@@ -75,7 +91,9 @@ void px_upstream_release(px_uconn_t *uc, int reusable);
  * the worker drains). */
 void px_upstream_close_idle(px_wgen_t *wg);
 
-/* Prepare a view's pools (allocated by the worker). */
-void px_upstream_pools_init(px_wgen_t *wg);
+/* Make a view's per-upstream state and endpoint pools; -1 when out of memory. */
+int px_upstream_views_init(px_wgen_t *wg);
+/* Free them (the view is freed: nothing uses its connections any more). */
+void px_upstream_views_free(px_wgen_t *wg);
 
 #endif

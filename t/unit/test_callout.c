@@ -29,6 +29,7 @@
 #include "px_pool.h"
 #include "px_tap.h"
 #include "px_tls.h"
+#include "px_endpoint.h"
 #include "px_upstream.h"
 #include "px_worker.h"
 
@@ -270,14 +271,8 @@ static void view_setup(px_conf_t *conf)
     WG = calloc(1, sizeof(*WG));
     WG->gen = &G;
     WG->worker = &W;
-    WG->pool_base = calloc(conf->nupstreams + 1, sizeof(size_t));
-    size_t n = 0;
-    for (size_t u = 0; u < conf->nupstreams; u++) {
-        WG->pool_base[u] = n;
-        n += conf->upstreams[u].nendpoints;
-    }
-    WG->pools = calloc(n + 1, sizeof(px_upool_t));
-    px_upstream_pools_init(WG);
+    if (px_uprt_init(&G, NULL) < 0 || px_upstream_views_init(WG) < 0)
+        abort();
     W.cur = WG;
 }
 
@@ -286,8 +281,8 @@ static void view_teardown(void)
     px_callout_worker_exit(&W);
     px_upstream_close_idle(WG);
     px_tls_worker_exit(&W);
-    free(WG->pools);
-    free(WG->pool_base);
+    px_upstream_views_free(WG);
+    px_uprt_free(&G);
     free(WG);
 }
 
