@@ -819,13 +819,15 @@ static int px_proxy_write_response_head(px_txn_t *t)
             t->close_client = 1;
         }
     }
-    char extra[96];
+    char extra[128];
     int n = 0;
+    if (px_proxy_attempts_header(t))
+        n = snprintf(extra, sizeof(extra), "x-pyxis-attempts: %u\r\n", t->attempts);
     if (fout == PX_BODY_LENGTH)
-        n = snprintf(extra, sizeof(extra), "Content-Length: %llu\r\n",
-                     (unsigned long long)t->resp_content_length);
+        n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Content-Length: %llu\r\n",
+                      (unsigned long long)t->resp_content_length);
     else if (fout == PX_BODY_CHUNKED)
-        n = snprintf(extra, sizeof(extra), "Transfer-Encoding: chunked\r\n");
+        n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Transfer-Encoding: chunked\r\n");
     if (t->close_client || t->worker->draining)
         n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Connection: close\r\n");
     else if (t->req.version == 10)
