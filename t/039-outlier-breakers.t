@@ -1,0 +1,90 @@
+# 039-outlier-breakers: passive outlier detection ejects an endpoint after consecutive failures
+# (never more than max_ejection_percent of the upstream), skips it while ejected, takes it back
+# afterwards; with no usable endpoint the answer is 503. Circuit breakers answer 503 at once
+# with x-pyxis-overflow naming the limit.
+use strict;
+use warnings;
+use Test::More;
+use PxTest;
+
+my $ok = PxTest::Backend->echo(name => 'ok');
+my $e503 = PxTest::Backend->start(sub {
+    my ($c) = @_;
+    while ($c->read_request) { $c->respond(503, ['Content-Type' => 'text/plain'], "busy\n") }
+});
+my $slow = PxTest::Backend->start(sub {
+    my ($c) = @_;
+    while ($c->read_request) { $c->sleep(10); $c->respond(200, [], "slow\n") }
+});
+
+my $px = PxTest::Pyxis->start(
+    vars => { OK => $ok->port, E503 => $e503->port, SLOW => $slow->port },
+    yaml => <<'YAML');
+workers: 1
+listeners:
+  - name: front
+    listen: 127.0.0.1:%%PORT_front%%
+    routes:
+      - { match: { path: /pair }, upstream: pair }
+      - { match: { path: /single }, upstream: single }
+      - { match: { path: /alone }, upstream: alone }
+      - { match: { path_prefix: /req }, upstream: max_req }
+      - { match: { path_prefix: /conn }, upstream: max_conn }
+upstreams:
+  pair:
+    endpoints: [ "127.0.0.1:%%E503%%", "127.0.0.1:%%OK%%" ]
+    outlier_detection: { consecutive_5xx: 3, base_ejection_time: 1s }
+  single:
+    endpoints: [ "127.0.0.1:%%E503%%" ]
+    outlier_detection: { consecutive_5xx: 2, max_ejection_percent: 50 }
+  alone:
+    endpoints: [ "127.0.0.1:%%E503%%" ]
+    outlier_detection: { consecutive_5xx: 2, max_ejection_percent: 100, base_ejection_time: 1h, max_ejection_time: 1h }
+  max_req:
+    endpoints: [ "127.0.0.1:%%SLOW%%" ]
+    circuit_breakers: { max_requests: 1 }
+  max_conn:
+    endpoints: [ "127.0.0.1:%%SLOW%%" ]
+    circuit_breakers: { max_connections: 1 }
+YAML
+my $port = $px->port('front');
+
+# Round robin alternates: the 503 endpoint fails three times in six requests.
+my @st = map { http_req($port, path => '/pair')->{status} } 1 .. 6;
+ok($px->wait_log(qr/upstream pair: endpoint 127\.0\.0\.1:\d+ ejected for 1000ms after 3 consecutive 5xx responses \(ejection 1\)/),
+   'three 5xx in a row eject the endpoint (logged)');
+my @after = map { http_req($port, path => '/pair')->{status} } 1 .. 10;
+is_deeply(\@after, [(200) x 10], 'while ejected, every request goes to the other endpoint');
+ok($px->wait_log(qr/upstream pair: endpoint 127\.0\.0\.1:\d+ returns after its ejection/, 10),
+   'the ejection ends');
+my @back = map { http_req($port, path => '/pair')->{status} } 1 .. 4;
+ok((grep { $_ == 503 } @back), 'the endpoint takes requests again');
+
+http_req($port, path => '/single') for 1 .. 2;
+ok($px->wait_log(qr/upstream single: endpoint \S+ failed 2 times in a row \(5xx responses\) but stays: max_ejection_percent \(50%\) reached/),
+   'max_ejection_percent keeps the endpoint');
+like(http_req($port, path => '/single')->{body}, qr/busy/, '... and it still answers');
+
+http_req($port, path => '/alone') for 1 .. 2;
+ok($px->wait_log(qr/upstream alone: endpoint \S+ ejected/), 'the only endpoint ejected');
+my $r = http_req($port, path => '/alone');
+is($r->{status}, 503, 'no usable endpoint: 503');
+unlike($r->{body}, qr/busy/, "... from pyxis, not the upstream's");
+ok($px->wait_log(qr/no healthy endpoint/), '... logged with the reason');
+
+# Circuit breakers: one slow request holds the only slot.
+my $first = client($port);
+$first->write(build_request(path => '/req/1'));
+ok($slow->wait_requests(1, 10), 'one request in flight (max_requests: 1)');
+$r = http_req($port, path => '/req/2');
+is($r->{status}, 503, 'max_requests: the next one is refused at once');
+is($r->{h}{'x-pyxis-overflow'}, 'max_requests', '... x-pyxis-overflow names the limit');
+
+my $held = client($port);
+$held->write(build_request(path => '/conn/1'));
+ok($slow->wait_requests(2, 10), 'one connection busy (max_connections: 1)');
+$r = http_req($port, path => '/conn/2');
+is($r->{status}, 503, 'max_connections: a request needing another connection is refused');
+is($r->{h}{'x-pyxis-overflow'}, 'max_connections', '... x-pyxis-overflow: max_connections');
+
+done_testing;
