@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "px_log.h"
+#include "px_hash.h"
 #include "px_shdict.h"
 
 #define PX_SHDICT_MAX_SHARDS  16
@@ -86,21 +87,9 @@ void px_shdict_set_clock(int64_t (*now_ns)(void))
     px_shdict_clock = now_ns != NULL ? now_ns : px_shdict_clock_real;
 }
 
-/* FNV-1a from a seeded basis, then a 64-bit finalizer (murmur3's fmix64) so that both the low
- * bits (bucket) and bits 32.. (shard) are well mixed. */
 static uint64_t px_shdict_hash(const px_shdict_t *d, const char *key, size_t klen)
 {
-    uint64_t h = 0xcbf29ce484222325ULL ^ d->seed;
-    for (size_t i = 0; i < klen; i++) {
-        h ^= (unsigned char)key[i];
-        h *= 0x100000001b3ULL;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
+    return px_hash64(key, klen, d->seed);
 }
 
 static px_shdict_shard_t *px_shdict_shard(px_shdict_t *d, uint64_t hash)

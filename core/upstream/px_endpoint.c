@@ -5,25 +5,9 @@
 #include <string.h>
 
 #include "px_endpoint.h"
+#include "px_hash.h"
 #include "px_log.h"
 #include "px_time.h"
-
-uint64_t px_hash64(const void *s, size_t len, uint64_t seed)
-{
-    /* FNV-1a over the bytes, then the MurmurHash3 finalizer to spread the bits. */
-    const unsigned char *p = s;
-    uint64_t h = 0xcbf29ce484222325ULL ^ seed;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
 
 /* ---- endpoints and host sets ---------------------------------------------------------------- */
 

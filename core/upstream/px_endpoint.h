@@ -53,7 +53,5 @@ void px_ep_report(px_uprt_t *rt, const px_hostset_t *hs, px_ep_t *ep, px_ep_outc
  * stayed in long enough forget one ejection (the next one is shorter again). */
 void px_uprt_tick(px_gen_t *gen);
 
-/* A 64-bit hash of s[0..len) (balancing keys, Maglev permutations). */
-uint64_t px_hash64(const void *s, size_t len, uint64_t seed);
 
 #endif

@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 
 #include "px_endpoint.h"
+#include "px_hash.h"
 #include "px_h1_server.h"
 #include "px_io.h"
 #include "px_log.h"
