@@ -61,8 +61,13 @@ static int px_conf_set_retry_on(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, con
             continue;
         }
         uint64_t status;
-        if (strspn(n->str, "0123456789") != n->len || n->len != 3 ||
-            (status = strtoull(n->str, NULL, 10)) < 100 || status > 599) {
+        if (strspn(n->str, "0123456789") == n->len && n->len == 3 &&
+            ((status = strtoull(n->str, NULL, 10)) < 400 || status > 599)) {
+            rc = px_conf_err(cx, n, "retry status %s is not an error (list 400..599)",
+                             px_conf_q(cx, n->str, n->len));
+            continue;
+        }
+        if (strspn(n->str, "0123456789") != n->len || n->len != 3) {
             rc = px_conf_err(cx, n,
                              "unknown retry condition %s (use connect-failure, refused, reset, "
                              "per-try-timeout, 5xx, gateway-error or a status code)",
@@ -70,7 +75,7 @@ static int px_conf_set_retry_on(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, con
             continue;
         }
         r->on |= PX_RETRY_STATUS;
-        r->statuses[r->nstatuses++] = (uint16_t)status;
+        r->statuses[r->nstatuses++] = (uint16_t)strtoul(n->str, NULL, 10);
     }
     return rc;
 }

@@ -96,7 +96,6 @@ ok((grep { $_ == 503 } @{statuses(4, path => '/gw-none')}),
 my $posts = statuses(4, method => 'POST', path => '/gw', body => 'x');
 ok((grep { $_ == 503 } @$posts), 'POST not retried after a 503 by default');
 ok($px->wait_log(qr/not retried: method not retried/), '... and the log says why');
-$ok->requests;    # (recorded so far)
 my $before = () = grep { $_->{target} eq '/gw-any' } $ok->requests;
 ok(all_200(statuses(4, method => 'POST', path => '/gw-any', body => 'replay-me')),
    'methods: any: the POST is retried');
@@ -136,12 +135,13 @@ listeners:
     routes:
       - match: { path: / }
         upstream: u
-        retry: { attempts: 11, on: [teapot], methods: [BREW], backoff: { base: 2s, max: 1s } }
+        retry: { attempts: 11, on: [teapot, 302], methods: [BREW], backoff: { base: 2s, max: 1s } }
 upstreams:
   u: { endpoints: [ "127.0.0.1:2" ] }
 YAML
 like($chk->{err}, qr/:6:\d+: .*attempts/, 'attempts above 10 refused with file:line');
 like($chk->{err}, qr/unknown retry condition "teapot"/, 'unknown condition refused');
 like($chk->{err}, qr/unknown method "BREW"/, 'unknown method refused');
+like($chk->{err}, qr/retry status "302" is not an error/, 'a status below 400, never retried, refused');
 
 done_testing;

@@ -87,4 +87,18 @@ $r = http_req($port, path => '/conn/2');
 is($r->{status}, 503, 'max_connections: a request needing another connection is refused');
 is($r->{h}{'x-pyxis-overflow'}, 'max_connections', '... x-pyxis-overflow: max_connections');
 
+# examples/resilience.yaml as shipped (its ports swapped for free ones): every request gets 200
+# although one endpoint refuses and one answers 503, and both get ejected.
+{
+    open my $fh, '<', 'examples/resilience.yaml' or die "examples/resilience.yaml: $!";
+    my $yaml = do { local $/; <$fh> };
+    my %port = (8080 => '%%PORT_front%%', 8091 => '%%PORT_good%%', 8092 => '%%PORT_flaky%%',
+                8093 => '%%DEAD%%');
+    $yaml =~ s/127\.0\.0\.1:(80[89]\d)/127.0.0.1:$port{$1}/g;
+    my $ex = PxTest::Pyxis->start(vars => { DEAD => free_port() }, yaml => $yaml);
+    my @s = map { http_req($ex->port('front'), path => '/')->{status} } 1 .. 8;
+    is_deeply(\@s, [(200) x 8], 'examples/resilience.yaml: every request answered 200');
+    ok($ex->wait_log(qr/endpoint \S+ ejected .* consecutive connect failures/), '... the dead endpoint ejected');
+}
+
 done_testing;

@@ -41,8 +41,7 @@ px_hostset_t *px_uprt_hosts(px_uprt_t *rt, uint64_t *version);
 /* May ep take requests at time now (px_time_ms)? */
 static inline int px_ep_usable(const px_ep_t *ep, uint64_t now)
 {
-    return !atomic_load_explicit(&ep->hc_down, memory_order_relaxed) &&
-           atomic_load_explicit(&ep->ejected_until, memory_order_relaxed) <= now;
+    return atomic_load_explicit(&ep->ejected_until, memory_order_relaxed) <= now;
 }
 
 /* Report an attempt's outcome on ep, one of rt's endpoints (outlier detection: may eject it,
@@ -52,6 +51,5 @@ void px_ep_report(px_uprt_t *rt, const px_hostset_t *hs, px_ep_t *ep, px_ep_outc
 /* Main thread, about once a second: log ejections that ended, and let an endpoint that has
  * stayed in long enough forget one ejection (the next one is shorter again). */
 void px_uprt_tick(px_gen_t *gen);
-
 
 #endif

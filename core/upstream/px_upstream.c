@@ -109,47 +109,53 @@ static void px_upstream_pool_retire(px_upool_t *p)
     px_upstream_pool_put(p);
 }
 
+/* The index in u's current host set of ep's pool, or -1. */
+static long px_upstream_pool_index(const px_wup_t *u, const px_ep_t *ep)
+{
+    for (size_t j = 0; u->hosts != NULL && j < u->hosts->n; j++) {
+        if (u->pools[j]->ep == ep)
+            return (long)j;
+    }
+    return -1;
+}
+
 /* Switch u to its upstream's current host set: endpoints that stay keep their pools (and idle
- * connections), new ones get pools, the pools of those that left are retired. */
+ * connections), new ones get pools, the pools of those that left are retired. Nothing changes
+ * when memory runs out (the next pick tries again). */
 static void px_upstream_refresh(px_wup_t *u)
 {
-    px_wgen_t *wg = u->wgen;
     uint64_t version;
     px_hostset_t *hs = px_uprt_hosts(u->rt, &version);
+    size_t nold = u->hosts != NULL ? u->hosts->n : 0;
     px_upool_t **pools = calloc(hs->n + 1, sizeof(*pools));
-    if (pools == NULL) {
+    char *kept = calloc(nold + 1, 1); /* kept[j]: old pool j moves to the new table */
+    int failed = pools == NULL || kept == NULL;
+    for (size_t i = 0; !failed && i < hs->n; i++) {
+        long j = px_upstream_pool_index(u, hs->e[i].ep);
+        if (j >= 0) {
+            pools[i] = u->pools[j];
+            kept[j] = 1;
+        } else if ((pools[i] = px_upstream_pool_new(u, u->wgen, &hs->e[i])) == NULL) {
+            failed = 1;
+        }
+    }
+    if (failed) {
+        for (size_t i = 0; pools != NULL && i < hs->n; i++) {
+            if (pools[i] != NULL && px_upstream_pool_index(u, pools[i]->ep) < 0)
+                px_upstream_pool_free(pools[i]); /* made here, never used */
+        }
+        free(pools);
+        free(kept);
         px_hostset_release(hs);
-        return; /* keep the current set; the next pick tries again */
+        return;
     }
-    for (size_t i = 0; i < hs->n; i++) {
-        for (size_t j = 0; u->hosts != NULL && j < u->hosts->n; j++) {
-            if (u->pools[j] != NULL && u->pools[j]->ep == hs->e[i].ep) {
-                pools[i] = u->pools[j];
-                pools[i]->weight = hs->e[i].weight;
-                u->pools[j] = NULL;
-                break;
-            }
-        }
-        if (pools[i] == NULL && (pools[i] = px_upstream_pool_new(u, wg, &hs->e[i])) == NULL) {
-            for (size_t k = 0; k < i; k++) /* give the moved pools back */
-                for (size_t j = 0; j < u->hosts->n; j++)
-                    if (u->pools[j] == NULL && u->hosts->e[j].ep == pools[k]->ep) {
-                        u->pools[j] = pools[k];
-                        pools[k] = NULL;
-                        break;
-                    }
-            for (size_t k = 0; k < i; k++)
-                if (pools[k] != NULL)
-                    px_upstream_pool_free(pools[k]);
-            free(pools);
-            px_hostset_release(hs);
-            return;
-        }
-    }
-    for (size_t j = 0; u->hosts != NULL && j < u->hosts->n; j++) {
-        if (u->pools[j] != NULL)
+    for (size_t i = 0; i < hs->n; i++)
+        pools[i]->weight = hs->e[i].weight;
+    for (size_t j = 0; j < nold; j++) {
+        if (!kept[j])
             px_upstream_pool_retire(u->pools[j]);
     }
+    free(kept);
     free(u->pools);
     px_hostset_release(u->hosts);
     u->pools = pools;
