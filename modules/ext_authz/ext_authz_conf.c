@@ -43,14 +43,12 @@ static int eaz_is_named(pyxis_str_t a, const char *name)
 /* ---- header name lists ------------------------------------------------------------------- */
 
 /* Fields pyxis frames and manages itself; no list may name them. */
-static const char *const eaz_managed[] = {"content-length",   "transfer-encoding",
-                                          "connection",       "keep-alive",
-                                          "proxy-connection", "te",
-                                          "trailer",          "upgrade"};
+static const char *const eaz_managed[] = {"content-length", "transfer-encoding", "connection",
+                                          "keep-alive",     "proxy-connection",  "te",
+                                          "trailer",        "upgrade",           "expect"};
 
 /* Fields of the check request that ext_authz (or the call-out) writes itself. */
 static const char *const eaz_generated[] = {"host",
-                                            "expect",
                                             "x-forwarded-for",
                                             "x-forwarded-proto",
                                             "x-forwarded-host",
