@@ -384,6 +384,16 @@ static void px_txn_body_done(px_txn_t *t)
     px_module_current = NULL;
 }
 
+/* The request is all read but a filter still holds it (an authorization call-out): read the
+ * client only to notice it leave, so the exchange, and what the filter waits for, ends then
+ * (px_h1_conn_eventcb: EOF before the response is "client gone") instead of when the wait is
+ * over. A pipelined request's bytes wait in the input buffer (bounded by its read_high), as
+ * they do once the request went upstream; px_proxy_start disables reading again. */
+static void px_txn_watch_eof(px_txn_t *t)
+{
+    px_io_read_enable(t->conn->io);
+}
+
 /* Read the whole request body into t->req_full (req_body_read()); tells the filter that
  * asked once it is complete. */
 static void px_txn_read_body(px_txn_t *t)
@@ -409,8 +419,8 @@ static void px_txn_read_body(px_txn_t *t)
     }
     t->body_reading = 0;
     t->req_state = PX_TXN_REQ_DONE;
-    px_io_read_disable(t->conn->io);
     px_io_set_timeouts(t->conn->io, 0, 0);
+    px_txn_watch_eof(t);
     px_txn_body_done(t);
 }
 
@@ -462,10 +472,12 @@ static void px_txn_request_filters(px_txn_t *t)
         px_txn_action(t);
         return;
     case PX_AGAIN:
-        /* The client is not read meanwhile (px_txn_start disabled it), unless a filter asked
-         * for the whole body. */
+        /* The body is not read meanwhile (px_txn_start disabled reading), unless a filter
+         * asked for the whole body. */
         if (t->body_read_asked)
             px_txn_start_body_read(t);
+        else if (t->req_state == PX_TXN_REQ_DONE)
+            px_txn_watch_eof(t);
         return;
     case PX_DECLINED: px_txn_reply_from_filter(t); return;
     default: px_txn_local_reply(t, 500, "filter failed"); return;

@@ -55,7 +55,7 @@ use PxTest::Pyxis;
 use PxTest::Backend;
 
 our @EXPORT = qw(free_port raw_http parse_responses http_req build_request curl have_curl
-    pyxis_run parse_echo wait_until client rejects_ok write_files);
+    pyxis_run parse_echo wait_until client rejects_ok conf_errors_ok write_files);
 
 our $DEFAULT_TIMEOUT = 10;
 
@@ -449,6 +449,33 @@ sub _show {
     $s = substr($s, 0, 2000) . "...(" . length($s) . " bytes)" if length $s > 2000;
     $s =~ s/([^\x20-\x7e\n])/sprintf('\\x%02x', ord $1)/ge;
     return "received: [$s]";
+}
+
+=head2 conf_errors_ok($head, $where, @cases)
+
+Table-driven config errors, for a filter's config: each case is C<[what, at, qr/message/,
+entry]>. C<pyxis -t> runs on C<$head . $entry> and must exit 1 with an error at the line of
+the entry marked C<# <- error>, the column where the text C<at> starts on it, reading
+C<$where: ... message> (C<$where> a regex for the filter's key path, e.g.
+C<listeners\[0\]\.routes\[0\]\.filters\[0\]\.headers>). Two assertions per case.
+
+=cut
+
+sub conf_errors_ok {
+    my ($head, $where, @cases) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    for my $case (@cases) {
+        my ($what, $at, $msg, $entry) = @$case;
+        my $yaml = $head . $entry;
+        my @lines = split /\n/, $yaml;
+        my ($i) = grep { $lines[$_] =~ /# <- error/ } 0 .. $#lines;
+        die "conf_errors_ok: no line marked '# <- error' in case '$what'\n" unless defined $i;
+        my ($line, $col) = ($i + 1, index($lines[$i], $at) + 1);
+        my $c = PxTest::Pyxis->check(yaml => $yaml);
+        Test::More::is($c->{exit}, 1, "pyxis -t: $what -> exit 1");
+        Test::More::like($c->{err}, qr/^\Q$c->{file}\E:$line:$col: $where: .*$msg/m,
+            "... at $line:$col, $msg") or Test::More::diag("stderr: $c->{err}");
+    }
 }
 
 =head2 parse_echo($body)
