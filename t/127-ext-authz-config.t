@@ -1,4 +1,4 @@
-# 125-ext-authz-config: a bad ext_authz filter config is refused by `pyxis -t` with
+# 127-ext-authz-config: a bad ext_authz filter config is refused by `pyxis -t` with
 # FILE:LINE:COL pointing at the offending key or value: the line marked "# <- error", the
 # column where the text given in each case starts.
 use strict;

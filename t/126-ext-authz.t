@@ -1,4 +1,4 @@
-# 124-ext-authz: the ext_authz filter against a scripted authorization service: what the service
+# 126-ext-authz: the ext_authz filter against a scripted authorization service: what the service
 # receives, allow (fields for the upstream, var.auth_user for a later headers and Lua filter),
 # deny (status, body and client fields), failures (timeout, refused, garbage; closed and open),
 # the body limit, a client leaving while the check waits, the worker serving others meanwhile,
