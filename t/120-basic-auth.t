@@ -152,7 +152,7 @@ is_deeply(\@secrets, [], 'no password or credentials in the error or access log'
 my $bad = users_file('bad.htpasswd', '# refused forms', "ok:$hash{dave}", 'p1:plain-secret',
     'p2:$apr1$abcdefgh$5VEbMkemELfbhC5ck.U.z1', 'p3:$1$abc$Kb85XxsXB.VXinPhbS4431',
     'p4:{SHA}GpHWL3ymc5liWkNopqtdSjuqYHM=', 'p5:abzlUXK5ed5rs', 'p6:$2b$05$tooshort',
-    "ok:$hash{erin}", ":$hash{erin}", "no-colon", ' sp:' . $hash{erin});
+    "ok:$hash{erin}", ":$hash{erin}", "no-colon", ' sp:' . $hash{erin}, 'p7:$y$j9T$abc$def');
 my $c = PxTest::Pyxis->check(yaml => <<"YAML");
 listeners:
   - listen: 127.0.0.1:%%PORT_front%%
@@ -169,7 +169,8 @@ for my $x (['3:4', 'user "p1": not a supported hash \(plaintext passwords are re
     ['4:4', 'user "p2": MD5 \(\$apr1\$\) hashes are refused'],
     ['5:4', 'user "p3": MD5-crypt \(\$1\$\) hashes are refused'],
     ['6:4', 'user "p4": SHA-1 \(\{SHA\}\) hashes are refused'],
-    ['7:4', 'user "p5": DES crypt hashes'], ['8:4', 'user "p6": malformed bcrypt hash'])
+    ['7:4', 'user "p5": DES crypt hashes'], ['8:4', 'user "p6": malformed bcrypt hash'],
+    ['13:4', 'user "p7": an unsupported hash method'])
 {
     like($c->{err}, qr/$at:$x->[0]: $x->[1].*$forms/m, "file:$x->[0]: $x->[1]");
 }
