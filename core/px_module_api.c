@@ -745,6 +745,18 @@ static void px_api_log(pyxis_txn_t *txn, pyxis_log_level_t level, const char *fm
     va_end(ap);
 }
 
+static pyxis_rc_t px_api_log_set_target(pyxis_txn_t *txn, pyxis_str_t target)
+{
+    px_txn_t *t = T(txn);
+    char *p = px_pstrndup(t->pool, target.data, target.len);
+    if (p == NULL)
+        return PYXIS_NOMEM;
+    t->log_target.data = p;
+    t->log_target.len = target.len;
+    t->log_target_set = 1;
+    return PYXIS_OK;
+}
+
 static int px_api_log_enabled(pyxis_log_level_t level)
 {
     return level >= PYXIS_LOG_ERROR && level <= PYXIS_LOG_DEBUG &&
@@ -1195,6 +1207,7 @@ static const pyxis_api_t px_api = {
     .var_known = px_api_var_known,
     .conf_uses = px_api_conf_uses,
     .node_quoted = px_api_node_quoted,
+    .log_set_target = px_api_log_set_target,
 };
 
 const pyxis_api_t *px_module_api(void)

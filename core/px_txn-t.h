@@ -141,10 +141,12 @@ typedef struct px_txn_s {
     int reply_status;            /* respond(): the local reply to send */
     px_str_t reply_body;
     px_str_t new_target;           /* a rewritten request target (path?query), or empty */
+    px_str_t log_target;           /* log_set_target(): the access log's target, or empty */
     px_str_t resp_reason;          /* the upstream's reason phrase */
     uint64_t resp_content_length;  /* the upstream's Content-Length */
     unsigned status_changed : 1;   /* a filter set the status: the standard reason goes out */
     unsigned target_changed : 1;   /* path or query rewritten: new_target is what is sent */
+    unsigned log_target_set : 1;   /* log_target replaces the received target in the log */
     unsigned replying : 1;         /* respond() was called */
     unsigned req_body_change : 1;  /* body_will_change(REQUEST) */
     unsigned resp_body_change : 1; /* body_will_change(RESPONSE) */

@@ -673,6 +673,7 @@ static void px_txn_access_log(px_txn_t *t)
     px_str_t ua = px_txn_req_header(t, "user-agent", 10);
     px_str_t ref = px_txn_req_header(t, "referer", 7);
     const px_h1_request_t *r = &t->req;
+    px_str_t target = t->log_target_set ? t->log_target : r->target;
     int json = al->format == PX_ACCESS_LOG_JSON;
     struct evbuffer *out = t->worker->log_buf; /* reused: no allocation per logged line */
     if (json) {
@@ -682,7 +683,7 @@ static void px_txn_access_log(px_txn_t *t)
                             t->conn->peer_text);
         px_txn_log_escape(out, r->method.data, r->method.len, 1);
         evbuffer_add(out, "\",\"uri\":\"", 9);
-        px_txn_log_escape(out, r->target.data, r->target.len, 1);
+        px_txn_log_escape(out, target.data, target.len, 1);
         evbuffer_add(out, "\",\"host\":\"", 10);
         px_txn_log_escape(out, r->authority.data, r->authority.len, 1);
         evbuffer_add_printf(out,
@@ -708,7 +709,7 @@ static void px_txn_access_log(px_txn_t *t)
         if (parsed) {
             px_txn_log_escape(out, r->method.data, r->method.len, 0);
             evbuffer_add(out, " ", 1);
-            px_txn_log_escape(out, r->target.data, r->target.len, 0);
+            px_txn_log_escape(out, target.data, target.len, 0);
             evbuffer_add_printf(out, " HTTP/1.%d", r->version == 10 ? 0 : 1);
         } else {
             evbuffer_add(out, "-", 1);

@@ -450,6 +450,11 @@ typedef struct pyxis_api_s {
     void (*conf_uses)(pyxis_conf_ctx_t *cc, unsigned uses);
     /* Was the scalar quoted in the YAML ("42" rather than 42)? */
     int (*node_quoted)(const pyxis_node_t *n);
+
+    /* The request target the access log shows instead of the one received, e.g. with a
+     * credential sent in the query (an API key) redacted; the last call wins. Copied into the
+     * pool. Worker thread, before on_log. PYXIS_OK or PYXIS_NOMEM. */
+    pyxis_rc_t (*log_set_target)(pyxis_txn_t *txn, pyxis_str_t target);
 } pyxis_api_t;
 
 /* ---- the module descriptor --------------------------------------------------------------

@@ -55,7 +55,7 @@ use PxTest::Pyxis;
 use PxTest::Backend;
 
 our @EXPORT = qw(free_port raw_http parse_responses http_req build_request curl have_curl
-    pyxis_run parse_echo wait_until client rejects_ok conf_errors_ok write_files);
+    pyxis_run parse_echo wait_until client rejects_ok conf_errors_ok write_files write_file);
 
 our $DEFAULT_TIMEOUT = 10;
 
@@ -113,6 +113,22 @@ sub write_files {
         close $f or die "write $d/$name: $!";
     }
     return $d;
+}
+
+=head2 write_file(PATH, CONTENT)
+
+Writes CONTENT to PATH through a temporary file renamed into place, so a pyxis reading the file
+(at a reload) sees the old content or the new, never a part; returns PATH.
+
+=cut
+
+sub write_file {
+    my ($path, $content) = @_;
+    open my $f, '>', "$path.tmp" or die "write $path.tmp: $!";
+    print $f $content;
+    close $f or die "write $path.tmp: $!";
+    rename "$path.tmp", $path or die "rename $path.tmp: $!";
+    return $path;
 }
 
 =head2 free_port(host => '127.0.0.1')

@@ -135,11 +135,7 @@ sub _new {
 sub _write_config {
     my ($self, $template) = @_;
     $self->{yaml} = $self->_fill_template($template);
-    my $tmp = "$self->{conf}.tmp";
-    open my $f, '>', $tmp or die "write $tmp: $!";
-    print $f $self->{yaml};
-    close $f or die "write $tmp: $!";
-    rename $tmp, $self->{conf} or die "rename $tmp: $!";
+    PxTest::write_file($self->{conf}, $self->{yaml});
 }
 
 sub check {
