@@ -73,18 +73,7 @@ YAML
 YAML
 );
 
-for my $b (@bad) {
-    my ($what, $at, $msg, $entry) = @$b;
-    my $yaml = $head . $entry;
-    my @lines = split /\n/, $yaml;
-    my ($i) = grep { $lines[$_] =~ /# <- error/ } 0 .. $#lines;
-    my ($line, $col) = ($i + 1, index($lines[$i], $at) + 1);
-    my $c = PxTest::Pyxis->check(yaml => $yaml);
-    is($c->{exit}, 1, "pyxis -t: $what -> exit 1");
-    my $where = qr/listeners\[0\]\.routes\[0\]\.filters\[0\]\.headers/;
-    like($c->{err}, qr/^\Q$c->{file}\E:$line:$col: $where: .*$msg/m,
-        "... at $line:$col, $msg") or diag "stderr: $c->{err}";
-}
+config_errors_ok($head, qr/listeners\[0\]\.routes\[0\]\.filters\[0\]\.headers/, \@bad);
 
 # Every independent error of one entry is reported.
 my $c = PxTest::Pyxis->check(yaml => $head . <<'YAML');

@@ -96,17 +96,10 @@ static int jwt_key_fits(const jwt_key_t *k, jwt_alg_t alg)
 
 static int jwt_b64url_value(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const char *p = c != '\0' ? memchr(alphabet, c, 64) : NULL;
+    return p != NULL ? (int)(p - alphabet) : -1;
 }
 
 int jwt_b64url_decode(const char *in, size_t len, unsigned char *out, size_t *outlen)
@@ -462,29 +455,24 @@ static int jwt_check_aud(const json_t *claims, const jwt_policy_t *p, jwt_err_t 
 
 int jwt_check_claims(const json_t *claims, const jwt_policy_t *p, double now, jwt_err_t *err)
 {
-    double exp, nbf, iat, leeway = (double)p->leeway;
-    int rc;
+    /* exp must be later than now - leeway; nbf and iat no later than now + leeway. */
+    static const struct {
+        const char *claim, *what;
+        int is_exp;
+    } times[] = {
+        {"exp", "expired", 1}, {"nbf", "not valid yet", 0}, {"iat", "issued in the future", 0}};
+    double leeway = (double)p->leeway, v;
     if (jwt_check_types(claims, err) != 0)
         return -1;
-    if ((rc = jwt_claim_time(claims, "exp", &exp, err)) < 0)
-        return -1;
-    if (rc > 0 && now - leeway >= exp) {
-        jwt_fail(err, "expired (exp %.0f, now %.0f, leeway %llds)", exp, now, (long long)p->leeway);
-        return -1;
-    }
-    if ((rc = jwt_claim_time(claims, "nbf", &nbf, err)) < 0)
-        return -1;
-    if (rc > 0 && now + leeway < nbf) {
-        jwt_fail(err, "not valid yet (nbf %.0f, now %.0f, leeway %llds)", nbf, now,
-                 (long long)p->leeway);
-        return -1;
-    }
-    if ((rc = jwt_claim_time(claims, "iat", &iat, err)) < 0)
-        return -1;
-    if (rc > 0 && now + leeway < iat) {
-        jwt_fail(err, "issued in the future (iat %.0f, now %.0f, leeway %llds)", iat, now,
-                 (long long)p->leeway);
-        return -1;
+    for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+        int rc = jwt_claim_time(claims, times[i].claim, &v, err);
+        if (rc < 0)
+            return -1;
+        if (rc > 0 && (times[i].is_exp ? now - leeway >= v : now + leeway < v)) {
+            jwt_fail(err, "%s (%s %.0f, now %.0f, leeway %llds)", times[i].what, times[i].claim, v,
+                     now, (long long)p->leeway);
+            return -1;
+        }
     }
     if (p->nissuers > 0) {
         const json_t *iss = json_object_get(claims, "iss");

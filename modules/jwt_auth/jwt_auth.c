@@ -327,8 +327,8 @@ static void jwa_fetch_done(const pyxis_callout_resp_t *resp, void *arg)
     if (ks != NULL) {
         jwt_keyset_free(src->keys);
         src->keys = ks;
-        api->log(NULL, PYXIS_LOG_INFO, "JWKS %s: keys loaded: %zu%s%s", c->jwks_url_log,
-                 ks->nkeys, ks->skipped ? "; skipped " : "", ks->skip_why);
+        api->log(NULL, PYXIS_LOG_INFO, "JWKS %s: keys loaded: %zu%s%s", c->jwks_url_log, ks->nkeys,
+                 ks->skipped ? "; skipped " : "", ks->skip_why);
         jwa_schedule(src, c->refresh_ms);
     } else {
         if (resp->status == 0)

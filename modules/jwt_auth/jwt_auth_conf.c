@@ -429,9 +429,7 @@ pyxis_rc_t jwa_conf_create(pyxis_conf_ctx_t *cc, const pyxis_node_t *node, void 
         api->conf_error(cc, node, "out of memory");
         return PYXIS_ERROR;
     }
-    if (api->conf_check_keys(cc, node, jwa_keys, JWA_NELTS(jwa_keys)) != PYXIS_OK)
-        return PYXIS_ERROR;
-    int bad = 0;
+    int bad = api->conf_check_keys(cc, node, jwa_keys, JWA_NELTS(jwa_keys)) != PYXIS_OK;
     const pyxis_node_t *n;
     if (jwa_conf_source(cc, node, c) != 0)
         bad = 1;

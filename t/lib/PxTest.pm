@@ -55,7 +55,7 @@ use PxTest::Pyxis;
 use PxTest::Backend;
 
 our @EXPORT = qw(free_port raw_http parse_responses http_req build_request curl have_curl
-    pyxis_run parse_echo wait_until client rejects_ok write_files);
+    pyxis_run parse_echo wait_until client rejects_ok write_files config_errors_ok);
 
 our $DEFAULT_TIMEOUT = 10;
 
@@ -474,6 +474,34 @@ sub parse_echo {
         $e{h}{lc $n} = exists $e{h}{lc $n} ? "$e{h}{lc $n}, $v" : $v;
     }
     return \%e;
+}
+
+=head2 config_errors_ok($head, $where, \@cases, vars => {})
+
+For a filter's config tests. Each case is C<[what, at, qr/message/, entry]>: C<$head . entry>
+is checked with C<pyxis -t>, which must exit 1 and report C<FILE:LINE:COL: WHERE: ...message>,
+LINE being the line of the entry marked C<# E<lt>- error> and COL where the text C<at> starts
+on that line. Two assertions per case; returns the C<check> results (C<exit>, C<err>, ...).
+
+=cut
+
+sub config_errors_ok {
+    my ($head, $where, $cases, %o) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my @results;
+    for my $case (@$cases) {
+        my ($what, $at, $msg, $entry) = @$case;
+        my $yaml = $head . $entry;
+        my @lines = split /\n/, $yaml;
+        my ($i) = grep { $lines[$_] =~ /# <- error/ } 0 .. $#lines;
+        my ($line, $col) = ($i + 1, index($lines[$i], $at) + 1);
+        my $c = PxTest::Pyxis->check(yaml => $yaml, vars => $o{vars} // {});
+        Test::More::is($c->{exit}, 1, "pyxis -t: $what -> exit 1");
+        Test::More::like($c->{err}, qr/^\Q$c->{file}\E:$line:$col: $where: .*$msg/m,
+            "... at $line:$col, $msg") or Test::More::diag("stderr: $c->{err}");
+        push @results, $c;
+    }
+    return @results;
 }
 
 =head2 pyxis_run(@args) / curl(@args) / have_curl()
