@@ -64,7 +64,8 @@ listeners:
               jwks_min_refresh: 1h
         upstream: be
       - match: { path_prefix: /slow/ }
-        filters: [ { jwt_auth: { jwks_url: "http://127.0.0.1:%%J%%/slow.json", jwks_timeout: 30s } } ]
+        filters:
+          - jwt_auth: { jwks_url: "http://127.0.0.1:%%J%%/slow.json", jwks_timeout: 30s }
         upstream: be
       - match: { path_prefix: /broken/ }
         filters: [ { jwt_auth: { jwks_url: "http://127.0.0.1:%%J%%/broken.json" } } ]
@@ -86,7 +87,8 @@ sub get {
 sub tok { my ($key, %o) = @_; return $j->token(alg => 'ES256', key => $key, kid => $key, %o) }
 
 # ---- rotation and the rate limit ------------------------------------------------------------
-ok($px->wait_log(qr{JWKS \Q$url\E/rot\.json: keys loaded: 2}), 'the worker fetched the JWKS at start');
+ok($px->wait_log(qr{JWKS \Q$url\E/rot\.json: keys loaded: 2}),
+    'the worker fetched the JWKS at start');
 is(fetches('rot.json'), 1, '... once');
 is(get('/rot/a', tok('k1'))->{status}, 200, 'a token signed by k1 -> 200');
 is(get('/rot/a', $j->token(alg => 'RS256', key => 'r1', kid => 'r1'))->{status}, 200,

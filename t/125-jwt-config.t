@@ -24,45 +24,103 @@ YAML
 
 # [ what, where COL points, the message, the filter entry ]
 my @bad = (
-    ['no key source', '{ aud', qr/no key: give one of secret, secret_file, public_key_file/,
-        "          - jwt_auth: { audiences: [api] }   # <- error\n"],
-    ['two key sources', '"http', qr/jwks_url: give one of .* \(secret is given too\)/,
-        "          - jwt_auth: { secret: 0123456789abcdef0123456789abcdef, jwks_url: \"http://a/\" }   # <- error\n"],
-    ['a short secret', 'hunter2-short', qr/secret: an HMAC secret needs at least 32 bytes \(has 13\)/,
-        "          - jwt_auth: { secret: hunter2-short }   # <- error\n"],
-    ['a missing PEM file', '/nonexistent', qr/public_key_file: cannot open \/nonexistent\.pem: No such file/,
-        "          - jwt_auth: { public_key_file: /nonexistent.pem }   # <- error\n"],
-    ['a private key as the public key', '"%%PRIV%%"', qr/public_key_file: holds a private key/,
-        "          - jwt_auth: { public_key_file: \"%%PRIV%%\" }   # <- error\n"],
-    ['a bad JWKS file', '"%%BADJWKS%%"', qr/jwks_file: not a JWK Set/,
-        "          - jwt_auth: { jwks_file: \"%%BADJWKS%%\" }   # <- error\n"],
-    ['an ftp JWKS URL', 'ftp:', qr/jwks_url: expected an http:\/\/ or https:\/\/ URL/,
-        "          - jwt_auth: { jwks_url: ftp://idp/jwks }   # <- error\n"],
-    ['alg none', 'none', qr/algorithms: unknown algorithm "none" .*none is never accepted/,
-        "          - jwt_auth: { secret: 0123456789abcdef0123456789abcdef, algorithms: [HS256, none] }   # <- error\n"],
-    ['an alg the key cannot verify', 'ES256', qr/algorithms: ES256 cannot be verified with the configured key/,
-        "          - jwt_auth: { algorithms: [ES256], public_key_file: \"%%RSA%%\" }   # <- error\n"],
-    ['jwks_refresh without a URL', '5m', qr/jwks_refresh: only with jwks_url/,
-        "          - jwt_auth: { jwks_refresh: 5m, public_key_file: \"%%RSA%%\" }   # <- error\n"],
-    ['jwks_min_refresh under 1s', '500ms', qr/jwks_min_refresh: at least 1s/,
-        "          - jwt_auth: { jwks_url: \"http://a/\", jwks_min_refresh: 500ms }   # <- error\n"],
-    ['header and cookie', 'sid', qr/cookie: give header or cookie, not both/,
-        "          - jwt_auth: { header: X-T, cookie: sid, public_key_file: \"%%RSA%%\" }   # <- error\n"],
-    ['a claim forwarded as Content-Length', 'Content-Length', qr/forward_claims\.sub: pyxis manages this field/,
-        "          - jwt_auth: { forward_claims: { sub: Content-Length }, public_key_file: \"%%RSA%%\" }   # <- error\n"],
-    ['a bad field name', '"X User"', qr/forward_claims\.sub: not a valid field name/,
-        "          - jwt_auth: { forward_claims: { sub: \"X User\" }, public_key_file: \"%%RSA%%\" }   # <- error\n"],
-    ['a realm with a quote', "'a\"b'", qr/realm: no quotes/,
-        "          - jwt_auth: { realm: 'a\"b', public_key_file: \"%%RSA%%\" }   # <- error\n"],
-    ['leeway in ms', '1500ms', qr/leeway: whole seconds/,
-        "          - jwt_auth: { leeway: 1500ms, public_key_file: \"%%RSA%%\" }   # <- error\n"],
-    ['max_token_size 1m', '1m', qr/max_token_size: from 16 to 64k/,
-        "          - jwt_auth: { max_token_size: 1m, public_key_file: \"%%RSA%%\" }   # <- error\n"],
-    ['an unknown key', 'audience', qr/unknown key "audience".*did you mean "audiences"/,
-        "          - jwt_auth: { audience: api, public_key_file: \"%%RSA%%\" }   # <- error\n"],
-    ['a bare "- jwt_auth"', 'jwt_auth', qr/expected a map with a key source/,
-        "          - jwt_auth   # <- error\n"],
+    ['no key source', 'audiences',
+        qr/no key: give one of secret, secret_file, public_key_file/, <<'YAML'],
+          - jwt_auth:
+              audiences: [api]   # <- error
+YAML
+    ['two key sources', '"http', qr/jwks_url: give one of .* \(secret is given too\)/, <<'YAML'],
+          - jwt_auth:
+              secret: 0123456789abcdef0123456789abcdef
+              jwks_url: "http://idp/jwks"   # <- error
+YAML
+    ['a short secret', 'hunter2-short',
+        qr/secret: an HMAC secret needs at least 32 bytes \(has 13\)/, <<'YAML'],
+          - jwt_auth:
+              secret: hunter2-short   # <- error
+YAML
+    ['a missing PEM file', '/nonexistent',
+        qr{public_key_file: cannot open /nonexistent\.pem: No such file}, <<'YAML'],
+          - jwt_auth:
+              public_key_file: /nonexistent.pem   # <- error
+YAML
+    ['a private key as the public key', '"%%PRIV%%"',
+        qr/public_key_file: holds a private key/, <<'YAML'],
+          - jwt_auth:
+              public_key_file: "%%PRIV%%"   # <- error
+YAML
+    ['a bad JWKS file', '"%%BADJWKS%%"', qr/jwks_file: not a JWK Set/, <<'YAML'],
+          - jwt_auth:
+              jwks_file: "%%BADJWKS%%"   # <- error
+YAML
+    ['an ftp JWKS URL', 'ftp:', qr{jwks_url: expected an http:// or https:// URL}, <<'YAML'],
+          - jwt_auth:
+              jwks_url: ftp://idp/jwks   # <- error
+YAML
+    ['alg none', 'none',
+        qr/algorithms: unknown algorithm "none" .*none is never accepted/, <<'YAML'],
+          - jwt_auth:
+              secret: 0123456789abcdef0123456789abcdef
+              algorithms: [HS256, none]   # <- error
+YAML
+    ['an alg the key cannot verify', 'ES256',
+        qr/algorithms: ES256 cannot be verified with the configured key/, <<'YAML'],
+          - jwt_auth:
+              public_key_file: "%%RSA%%"
+              algorithms: [ES256]   # <- error
+YAML
+    ['jwks_refresh without a URL', '5m', qr/jwks_refresh: only with jwks_url/, <<'YAML'],
+          - jwt_auth:
+              public_key_file: "%%RSA%%"
+              jwks_refresh: 5m   # <- error
+YAML
+    ['jwks_min_refresh under 1s', '500ms', qr/jwks_min_refresh: at least 1s/, <<'YAML'],
+          - jwt_auth:
+              jwks_url: "http://idp/jwks"
+              jwks_min_refresh: 500ms   # <- error
+YAML
+    ['header and cookie', 'sid', qr/cookie: give header or cookie, not both/, <<'YAML'],
+          - jwt_auth:
+              public_key_file: "%%RSA%%"
+              header: X-T
+              cookie: sid   # <- error
+YAML
+    ['a claim forwarded as Content-Length', 'Content-Length',
+        qr/forward_claims\.sub: pyxis manages this field/, <<'YAML'],
+          - jwt_auth:
+              public_key_file: "%%RSA%%"
+              forward_claims: { sub: Content-Length }   # <- error
+YAML
+    ['a bad field name', '"X User"', qr/forward_claims\.sub: not a valid field name/, <<'YAML'],
+          - jwt_auth:
+              public_key_file: "%%RSA%%"
+              forward_claims: { sub: "X User" }   # <- error
+YAML
+    ['a realm with a quote', "'a\"b'", qr/realm: no quotes/, <<'YAML'],
+          - jwt_auth:
+              public_key_file: "%%RSA%%"
+              realm: 'a"b'   # <- error
+YAML
+    ['leeway in ms', '1500ms', qr/leeway: whole seconds/, <<'YAML'],
+          - jwt_auth:
+              public_key_file: "%%RSA%%"
+              leeway: 1500ms   # <- error
+YAML
+    ['max_token_size 1m', '1m', qr/max_token_size: from 16 to 64k/, <<'YAML'],
+          - jwt_auth:
+              public_key_file: "%%RSA%%"
+              max_token_size: 1m   # <- error
+YAML
+    ['an unknown key', 'audience', qr/unknown key "audience".*did you mean "audiences"/, <<'YAML'],
+          - jwt_auth:
+              public_key_file: "%%RSA%%"
+              audience: api   # <- error
+YAML
+    ['a bare "- jwt_auth"', 'jwt_auth', qr/expected a map with a key source/, <<'YAML'],
+          - jwt_auth   # <- error
+YAML
 );
+
 
 my @checks = config_errors_ok($head, qr/listeners\[0\]\.routes\[0\]\.filters\[0\]\.jwt_auth/,
     \@bad, vars => \%vars);

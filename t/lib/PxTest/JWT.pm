@@ -44,7 +44,6 @@ sub new {
         $class;
 }
 
-sub dir { $_[0]{dir} }
 
 sub _openssl {
     my (@args) = @_;
@@ -71,7 +70,8 @@ sub _spew {
 sub key {
     my ($self, $name, $type) = @_;
     my $d = $self->{dir};
-    _openssl('genpkey', @{ $genpkey{$type} // die "unknown key type $type" }, '-out', "$d/$name.key");
+    my $how = $genpkey{$type} // die "unknown key type $type";
+    _openssl('genpkey', @$how, '-out', "$d/$name.key");
     _openssl('pkey', '-in', "$d/$name.key", '-pubout', '-out', "$d/$name.pub");
     $self->{type}{$name} = $type;
     return $self;
@@ -87,7 +87,8 @@ sub jwk {
     my $pub = $self->pub($name);
     my %k;
     if ($type eq 'rsa') {
-        my ($n) = _openssl('rsa', '-pubin', '-in', $pub, '-noout', '-modulus') =~ /Modulus=([0-9A-F]+)/;
+        my ($n) = _openssl('rsa', '-pubin', '-in', $pub, '-noout', '-modulus')
+            =~ /Modulus=([0-9A-F]+)/;
         my ($e) = _openssl('rsa', '-pubin', '-in', $pub, '-noout', '-text') =~ /Exponent: (\d+)/;
         my $eb = pack('N', $e) =~ s/^\0+//r;
         %k = (kty => 'RSA', n => encode_base64url(pack('H*', $n)), e => encode_base64url($eb));
@@ -109,10 +110,10 @@ sub jwk {
 # A JWK Set text: each argument is [NAME, member => value, ...] or a hashref JWK as it is.
 sub jwks {
     my ($self, @keys) = @_;
-    return $self->{json}->encode({ keys => [map { ref $_ eq 'HASH' ? $_ : $self->jwk(@$_) } @keys] });
+    my @jwks = map { ref $_ eq 'HASH' ? $_ : $self->jwk(@$_) } @keys;
+    return $self->{json}->encode({ keys => \@jwks });
 }
 
-sub json { return $_[0]{json}->encode($_[1]) }
 
 # DER ECDSA-Sig-Value -> r||s, each left-padded to $size bytes.
 sub _der_to_raw {
