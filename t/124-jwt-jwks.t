@@ -1,9 +1,10 @@
 # 124-jwt-jwks: jwt_auth with jwks_url: the JWKS is fetched by the worker with a call-out
 # (served here by a scripted backend that reads the key sets from files), a token with a new
 # kid is accepted after the refresh that kid triggers, those refreshes are rate-limited
-# (counted as fetches the JWKS server saw), requests wait for the first fetch, a JWKS that
-# cannot be had answers 503, algorithm confusion is refused, and the set is refreshed on its
-# interval (keeping the old keys when a refresh fails).
+# (counted as fetches the JWKS server saw), requests wait for the first fetch (and one whose
+# route times out meanwhile is forgotten cleanly), a JWKS that cannot be had answers 503,
+# algorithm confusion is refused, and the set is refreshed on its interval (keeping the old
+# keys when a refresh fails).
 use strict;
 use warnings;
 use Test::More;
@@ -45,6 +46,8 @@ my $be = PxTest::Backend->echo(name => 'be');
 put('rot.json', $j->jwks(['k1', kid => 'k1'], ['r1', kid => 'r1']));
 put('slow.json', $j->jwks(['k1', kid => 'k1']));
 put('hold-slow.json', '');
+put('held.json', $j->jwks(['k1', kid => 'k1']));
+put('hold-held.json', '');
 put('broken.json', $j->jwks(['k1', kid => 'k1']));
 put('fail-broken.json', '');
 
@@ -67,6 +70,11 @@ listeners:
         filters:
           - jwt_auth: { jwks_url: "http://127.0.0.1:%%J%%/slow.json", jwks_timeout: 30s }
         upstream: be
+      - match: { path_prefix: /held/ }
+        filters:
+          - jwt_auth: { jwks_url: "http://127.0.0.1:%%J%%/held.json", jwks_timeout: 30s }
+        upstream: be
+        timeout: 1s
       - match: { path_prefix: /broken/ }
         filters: [ { jwt_auth: { jwks_url: "http://127.0.0.1:%%J%%/broken.json" } } ]
         upstream: be
@@ -84,6 +92,7 @@ sub get {
     my ($path, $token) = @_;
     return http_req($port, path => $path, headers => [Authorization => "Bearer $token"]);
 }
+sub logged { my ($re) = @_; return wait_until(sub { $px->log =~ $re }) }
 sub tok { my ($key, %o) = @_; return $j->token(alg => 'ES256', key => $key, kid => $key, %o) }
 
 # ---- rotation and the rate limit ------------------------------------------------------------
@@ -131,8 +140,14 @@ my $wr = $waiting->read_response(timeout => 10);
 is($wr->{status}, 200, 'the waiting request is let through once the JWKS arrives');
 is(fetches('slow.json'), 1, '... one fetch for both the worker start and the request');
 
+# A request that ends while it waits (its route's timeout) leaves the waiting list.
+ok($jwks->wait_note(qr/^fetch held\.json$/), 'another JWKS fetch is held');
+is(get('/held/x', tok('k1'))->{status}, 504, 'the route timeout ends a request waiting for it');
+unlink "$d/hold-held.json";
+ok(logged(qr{JWKS \Q$url\E/held\.json: keys loaded: 1}), '... the fetch then ends');
+is(get('/held/x', tok('k1'))->{status}, 200, '... and the next request passes');
+
 # ---- no JWKS: 503 -----------------------------------------------------------------------------
-sub logged { my ($re) = @_; return wait_until(sub { $px->log =~ $re }) }
 ok(logged(qr{JWKS \Q$url\E/broken\.json: fetch answered 500}), 'a JWKS answering 500');
 my $r = get('/broken/x', tok('k1'));
 is($r->{status}, 503, '... -> 503 until a fetch succeeds');
