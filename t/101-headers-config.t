@@ -73,7 +73,7 @@ YAML
 YAML
 );
 
-conf_errors_ok($head, qr/listeners\[0\]\.routes\[0\]\.filters\[0\]\.headers/, @bad);
+config_errors_ok($head, qr/listeners\[0\]\.routes\[0\]\.filters\[0\]\.headers/, \@bad);
 
 # Every independent error of one entry is reported.
 my $c = PxTest::Pyxis->check(yaml => $head . <<'YAML');

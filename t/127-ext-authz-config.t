@@ -89,7 +89,7 @@ YAML
 YAML
 );
 
-conf_errors_ok($head, qr/listeners\[0\]\.routes\[0\]\.filters\[0\]\.ext_authz/, @bad);
+config_errors_ok($head, qr/listeners\[0\]\.routes\[0\]\.filters\[0\]\.ext_authz/, \@bad);
 
 # Every independent error of one entry is reported.
 my $c = PxTest::Pyxis->check(yaml => $head . <<'YAML');

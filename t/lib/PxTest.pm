@@ -55,7 +55,7 @@ use PxTest::Pyxis;
 use PxTest::Backend;
 
 our @EXPORT = qw(free_port raw_http parse_responses http_req build_request curl have_curl
-    pyxis_run parse_echo wait_until client rejects_ok conf_errors_ok write_files write_file);
+    pyxis_run parse_echo wait_until client rejects_ok write_files write_file config_errors_ok);
 
 our $DEFAULT_TIMEOUT = 10;
 
@@ -467,31 +467,33 @@ sub _show {
     return "received: [$s]";
 }
 
-=head2 conf_errors_ok($head, $where, @cases)
+=head2 config_errors_ok($head, $where, \@cases, vars => {})
 
-Table-driven config errors, for a filter's config: each case is C<[what, at, qr/message/,
-entry]>. C<pyxis -t> runs on C<$head . $entry> and must exit 1 with an error at the line of
-the entry marked C<# <- error>, the column where the text C<at> starts on it, reading
-C<$where: ... message> (C<$where> a regex for the filter's key path, e.g.
-C<listeners\[0\]\.routes\[0\]\.filters\[0\]\.headers>). Two assertions per case.
+For a filter's config tests. Each case is C<[what, at, qr/message/, entry]>: C<$head . entry>
+is checked with C<pyxis -t>, which must exit 1 and report C<FILE:LINE:COL: WHERE: ...message>,
+LINE being the line of the entry marked C<# E<lt>- error> and COL where the text C<at> starts
+on that line. Two assertions per case; returns the C<check> results (C<exit>, C<err>, ...).
 
 =cut
 
-sub conf_errors_ok {
-    my ($head, $where, @cases) = @_;
+sub config_errors_ok {
+    my ($head, $where, $cases, %o) = @_;
     local $Test::Builder::Level = $Test::Builder::Level + 1;
-    for my $case (@cases) {
+    my @results;
+    for my $case (@$cases) {
         my ($what, $at, $msg, $entry) = @$case;
         my $yaml = $head . $entry;
         my @lines = split /\n/, $yaml;
         my ($i) = grep { $lines[$_] =~ /# <- error/ } 0 .. $#lines;
-        die "conf_errors_ok: no line marked '# <- error' in case '$what'\n" unless defined $i;
+        die "config_errors_ok: no line marked '# <- error' in case '$what'\n" unless defined $i;
         my ($line, $col) = ($i + 1, index($lines[$i], $at) + 1);
-        my $c = PxTest::Pyxis->check(yaml => $yaml);
+        my $c = PxTest::Pyxis->check(yaml => $yaml, vars => $o{vars} // {});
         Test::More::is($c->{exit}, 1, "pyxis -t: $what -> exit 1");
         Test::More::like($c->{err}, qr/^\Q$c->{file}\E:$line:$col: $where: .*$msg/m,
             "... at $line:$col, $msg") or Test::More::diag("stderr: $c->{err}");
+        push @results, $c;
     }
+    return @results;
 }
 
 =head2 parse_echo($body)
