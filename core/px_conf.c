@@ -853,6 +853,7 @@ static const px_conf_key_t px_conf_listener_keys[] = {
     PX_KEY_FN("limits", px_conf_set_limits),
     PX_KEY_FN("forwarded", px_conf_set_forwarded),
     PX_KEY_FN_AT("access_log", px_conf_set_access_log, px_conf_listener_t, access_log),
+    PX_KEY_FN("tls", px_conf_set_listener_tls),
     {"routes", px_conf_set_routes, 0, 0, 0, 0, 1},
 };
 
@@ -1011,6 +1012,7 @@ static const px_conf_key_t px_conf_upstream_keys[] = {
     PX_KEY_DURATION("first_byte_timeout", px_conf_upstream_t, first_byte_timeout_ms, 1),
     PX_KEY_DURATION("read_timeout", px_conf_upstream_t, read_timeout_ms, 1),
     PX_KEY_FN("keepalive", px_conf_set_keepalive),
+    PX_KEY_FN("tls", px_conf_set_upstream_tls),
 };
 
 static int px_conf_set_upstreams(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
@@ -1051,7 +1053,8 @@ static int px_conf_set_upstreams(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
             return -1;
         size_t mark = px_conf_path_key(cx, kn->str);
         if (px_conf_walk(cx, un, px_conf_upstream_keys, PX_KEY_NELTS(px_conf_upstream_keys), u,
-                         NULL) < 0)
+                         NULL) < 0 ||
+            px_conf_tls_upstream_hosts(cx, u) < 0)
             rc = -1;
         px_conf_path_pop(cx, mark);
     }
