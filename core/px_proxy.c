@@ -954,8 +954,11 @@ void px_proxy_upstream_event(px_txn_t *t, short what)
             px_proxy_pump_response(t);
         return;
     }
-    /* PX_IO_ERROR: reset or other socket error. */
-    const char *cause = strerror(px_io_error(uc->io));
+    /* PX_IO_ERROR: reset or other socket error, or a TLS error (a TLS 1.3 server refuses a
+     * client certificate after the client's handshake has ended). */
+    const char *cause = px_io_tls_error(uc->io);
+    if (cause == NULL)
+        cause = strerror(px_io_error(uc->io));
     if (!uc->head_done) {
         px_proxy_upstream_failed(t, 502,
                                  px_pcause(t->pool, "upstream failed before responding", cause));

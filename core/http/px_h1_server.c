@@ -382,10 +382,12 @@ static void px_h1_conn_writecb(px_io_t *io, void *arg)
 }
 
 /* A TLS handshake that did not complete: one line at info (clients that give up, scanners,
- * plain HTTP sent to a TLS port are routine), then close. */
+ * plain HTTP sent to a TLS port are routine; a connection that never sent a byte, a TCP
+ * health check, only at debug), then close. */
 static void px_h1_conn_handshake_failed(px_h1_conn_t *c, const char *why)
 {
-    px_log_info("%s %s: %s", c->lconf->name, c->peer_text, why);
+    px_log(px_io_tls_heard(c->io) ? PX_LOG_INFO : PX_LOG_DEBUG, "%s %s: %s", c->lconf->name,
+           c->peer_text, why);
     px_h1_conn_free(c);
 }
 

@@ -534,6 +534,11 @@ int px_io_accept_tls(px_io_t *io, SSL *ssl)
     return px_io_tls_start(io, ssl, 1);
 }
 
+int px_io_tls_heard(const px_io_t *io)
+{
+    return io->tls != NULL && BIO_number_read(SSL_get_rbio(io->tls->ssl)) > 0;
+}
+
 SSL *px_io_ssl(const px_io_t *io)
 {
     return io->tls != NULL && !io->tls->handshaking ? io->tls->ssl : NULL;

@@ -100,6 +100,10 @@ struct ssl_st *px_io_ssl(const px_io_t *io);
 /* 1 when io speaks TLS (px_io_start_tls or px_io_accept_tls was called), handshake done or not. */
 int px_io_is_tls(const px_io_t *io);
 
+/* 1 when a TLS px_io has received any byte from its peer: one that connects and closes (or
+ * waits) without sending one is a probe, not a failed TLS client. */
+int px_io_tls_heard(const px_io_t *io);
+
 /* Why a TLS px_io failed: "certificate verify failed: hostname mismatch", "TLS handshake
  * failed: wrong version number", ...; NULL on a plain px_io or when the failure was a socket
  * error (px_io_error()). Valid until px_io_free(). */

@@ -234,7 +234,7 @@ static int px_tls_conf_set_certs(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
         return -1;
     int rc = 0;
     for (size_t i = 0; i < v->nitems; i++) {
-        px_tls_cert_t *c = &l->certs[l->ncerts];
+        px_tls_cert_t *c = &l->certs[i]; /* its own slot: a failed one keeps its cleanup */
         px_ynode_t *seen[PX_CONF_MAX_KEYS];
         size_t mark = px_conf_path_index(cx, i);
         if (px_conf_walk(cx, v->items[i], px_tls_conf_cert_keys,
@@ -249,11 +249,10 @@ static int px_tls_conf_set_certs(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
                                             "%s has no DNS name (subjectAltName): only the "
                                             "first certificate, the default, can do without",
                                             c->cert_file);
-            else
-                l->ncerts++;
         }
         px_conf_path_pop(cx, mark);
     }
+    l->ncerts = v->nitems;
     return rc;
 }
 
@@ -495,7 +494,6 @@ int px_conf_set_listener_tls(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const 
     px_tls_listener_t *l = px_conf_alloc(cx, sizeof(*l));
     if (l == NULL)
         return -1;
-    memset(l, 0, sizeof(*l));
     l->session_tickets = 1;
     l->session_timeout_ms = 3600 * 1000;
     px_ynode_t *seen[PX_CONF_MAX_KEYS];
@@ -503,15 +501,17 @@ int px_conf_set_listener_tls(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const 
                      seen) < 0)
         return -1;
     if (l->verify_client != PX_TLS_VERIFY_OFF && l->client_ca == NULL)
-        return px_conf_err(cx, px_tls_conf_value(v, seen[PX_TLS_K_VERIFY_CLIENT]),
-                           "verify_client needs client_ca (the CAs client certificates must "
-                           "chain to)");
+        return px_tls_conf_err_at_key(cx, "verify_client",
+                                      px_tls_conf_value(v, seen[PX_TLS_K_VERIFY_CLIENT]),
+                                      "verify_client needs client_ca (the CAs client "
+                                      "certificates must chain to)");
     if (l->client_ca != NULL && l->verify_client == PX_TLS_VERIFY_OFF)
         l->verify_client = PX_TLS_VERIFY_REQUIRE;
     if (seen[PX_TLS_K_XFCC] != NULL && l->client_ca == NULL)
-        return px_conf_err(cx, px_tls_conf_value(v, seen[PX_TLS_K_XFCC]),
-                           "forward_client_cert needs client_ca (no client certificate is "
-                           "asked for without it)");
+        return px_tls_conf_err_at_key(cx, "forward_client_cert",
+                                      px_tls_conf_value(v, seen[PX_TLS_K_XFCC]),
+                                      "forward_client_cert needs client_ca (no client "
+                                      "certificate is asked for without it)");
     if (l->xfcc_header == NULL &&
         (l->xfcc_header = px_conf_dup(cx, "X-Forwarded-Client-Cert", 23)) == NULL)
         return -1;
@@ -575,7 +575,6 @@ int px_conf_set_upstream_tls(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const 
     px_tls_upstream_t *u = px_conf_alloc(cx, sizeof(*u));
     if (u == NULL)
         return -1;
-    memset(u, 0, sizeof(*u));
     u->enabled = 1;
     u->verify = 1;
     px_ynode_t *seen[PX_CONF_MAX_KEYS];
@@ -585,6 +584,7 @@ int px_conf_set_upstream_tls(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const 
     if ((u->cert_file == NULL) != (u->key_file == NULL))
         return px_conf_err(cx, seen[PX_TLS_K_CERT] ? seen[PX_TLS_K_CERT] : seen[PX_TLS_K_KEY],
                            "give both cert and key (a client certificate and its key)");
+
     if (!u->enabled)
         return 0;
     SSL_CTX *ctx = px_tls_conf_new_ctx(cx, v, TLS_client_method());
@@ -607,7 +607,6 @@ int px_conf_set_upstream_tls(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const 
         px_tls_cert_t *c = px_conf_alloc(cx, sizeof(*c));
         if (c == NULL)
             return -1;
-        memset(c, 0, sizeof(*c));
         c->cert_file = u->cert_file;
         c->key_file = u->key_file;
         if (px_tls_conf_load_cert(cx, px_tls_conf_value(v, seen[PX_TLS_K_CERT]),
