@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -100,10 +101,14 @@ static int px_tls_conf_err_at_key(px_conf_ctx_t *cx, const char *key, const px_y
     return -1;
 }
 
-/* Can path be read? Else an error at n under `key`, with the system's reason. */
+/* Can path be read, and is it a regular file (not a directory, a FIFO or /dev/zero, which
+ * would never end)? Else an error at n under `key`, with the system's reason. */
 static int px_tls_conf_readable(px_conf_ctx_t *cx, const char *key, const px_ynode_t *n,
                                 const char *path)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) /* before opening: a FIFO would block */
+        return px_tls_conf_err_at_key(cx, key, n, "%s is not a regular file", path);
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return px_tls_conf_err_at_key(cx, key, n, "cannot open %s: %s", path, strerror(errno));
