@@ -327,8 +327,9 @@ static int px_tls_conf_set_alpn(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, con
     return rc;
 }
 
-/* Apply the shared settings (or their defaults) to ctx. seen/n locate the nodes of the keys
- * named in the `order` table: protocols, ciphers, ciphersuites, groups. */
+/* Apply the shared settings (or their defaults) to ctx. keys[] is the walk's `seen` for map n,
+ * whose key tables start with protocols, ciphers, ciphersuites, groups (PX_TLS_K_*): errors
+ * point at those values. */
 enum { PX_TLS_K_PROTOCOLS = 0, PX_TLS_K_CIPHERS, PX_TLS_K_SUITES, PX_TLS_K_GROUPS };
 
 static int px_tls_conf_common(px_conf_ctx_t *cx, const px_ynode_t *n, px_ynode_t *const *keys,
@@ -437,13 +438,16 @@ static int px_tls_conf_set_xfcc(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, con
                         NULL);
 }
 
-/* The order of the first four rows matches PX_TLS_K_*. */
+/* The keys both sides share, first in both tables: PX_TLS_K_* index the first four. */
+#define PX_TLS_COMMON_KEYS(type)                                                                   \
+    PX_KEY_FN_AT("protocols", px_tls_conf_set_protocols, type, common),                            \
+        PX_KEY_STR("ciphers", type, common.ciphers),                                               \
+        PX_KEY_STR("ciphersuites", type, common.ciphersuites),                                     \
+        PX_KEY_STR("groups", type, common.groups),                                                 \
+        PX_KEY_FN_AT("alpn", px_tls_conf_set_alpn, type, common)
+
 static const px_conf_key_t px_tls_conf_listener_keys[] = {
-    PX_KEY_FN_AT("protocols", px_tls_conf_set_protocols, px_tls_listener_t, common),
-    PX_KEY_STR("ciphers", px_tls_listener_t, common.ciphers),
-    PX_KEY_STR("ciphersuites", px_tls_listener_t, common.ciphersuites),
-    PX_KEY_STR("groups", px_tls_listener_t, common.groups),
-    PX_KEY_FN_AT("alpn", px_tls_conf_set_alpn, px_tls_listener_t, common),
+    PX_TLS_COMMON_KEYS(px_tls_listener_t),
     {"certificates", px_tls_conf_set_certs, 0, 0, 0, 0, 1},
     PX_KEY_BOOL("session_tickets", px_tls_listener_t, session_tickets),
     PX_KEY_FN("session_timeout", px_tls_conf_set_session_timeout),
@@ -559,13 +563,8 @@ static int px_tls_conf_set_server_name(px_conf_ctx_t *cx, px_ynode_t *v, void *o
     return px_conf_set_str(cx, v, obj, k);
 }
 
-/* The order of the first four rows matches PX_TLS_K_*. */
 static const px_conf_key_t px_tls_conf_upstream_keys[] = {
-    PX_KEY_FN_AT("protocols", px_tls_conf_set_protocols, px_tls_upstream_t, common),
-    PX_KEY_STR("ciphers", px_tls_upstream_t, common.ciphers),
-    PX_KEY_STR("ciphersuites", px_tls_upstream_t, common.ciphersuites),
-    PX_KEY_STR("groups", px_tls_upstream_t, common.groups),
-    PX_KEY_FN_AT("alpn", px_tls_conf_set_alpn, px_tls_upstream_t, common),
+    PX_TLS_COMMON_KEYS(px_tls_upstream_t),
     PX_KEY_BOOL("enabled", px_tls_upstream_t, enabled),
     PX_KEY_BOOL("verify", px_tls_upstream_t, verify),
     {"ca", px_tls_conf_set_file, PX_FIELD(px_tls_upstream_t, ca), 0, 0, 0},
