@@ -165,6 +165,10 @@ typedef struct {
 } px_tls_tkey_t;
 
 static px_tls_tkey_t px_tls_tkeys[PX_TLS_TICKET_SLOTS];
+/* AES-256-CBC, fetched once by the first rotation (main thread, before any worker runs): an
+ * implicit fetch per ticket (EVP_aes_256_cbc()) would look it up in the provider store each
+ * time. Never freed: it lives as long as the process. */
+static EVP_CIPHER *px_tls_ticket_cipher;
 
 uint64_t px_tls_ticket_clock(void)
 {
@@ -183,6 +187,11 @@ int px_tls_ticket_rotate(uint64_t now_s)
 {
     uint64_t cur = px_tls_ticket_period(now_s);
     int rc = 0;
+    if (px_tls_ticket_cipher == NULL &&
+        (px_tls_ticket_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) == NULL) {
+        ERR_clear_error();
+        return -1;
+    }
     for (uint64_t p = cur; p <= cur + 1; p++) {
         px_tls_tkey_t *k = &px_tls_tkeys[p % PX_TLS_TICKET_SLOTS];
         if (atomic_load_explicit(&k->period, memory_order_relaxed) == p)
@@ -233,10 +242,11 @@ static int px_tls_ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char 
     static char sha256[] = "sha256";
     unsigned char name[16], aes[32], hmac[32];
     (void)ssl;
+    const EVP_CIPHER *cipher = px_tls_ticket_cipher;
     int rc = px_tls_ticket_key(px_tls_ticket_clock(), enc ? NULL : key_name, name, aes, hmac);
-    if (rc == 0)
+    if (rc == 0 || cipher == NULL)
         return 0;
-    if (enc && RAND_bytes(iv, EVP_CIPHER_get_iv_length(EVP_aes_256_cbc())) != 1)
+    if (enc && RAND_bytes(iv, EVP_CIPHER_get_iv_length(cipher)) != 1)
         rc = -1;
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, hmac, sizeof(hmac)),
@@ -245,8 +255,8 @@ static int px_tls_ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char 
     };
     if (rc > 0 && EVP_MAC_CTX_set_params(hctx, params) != 1)
         rc = -1;
-    if (rc > 0 && (enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, aes, iv)
-                       : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, aes, iv)) != 1)
+    if (rc > 0 && (enc ? EVP_EncryptInit_ex(cctx, cipher, NULL, aes, iv)
+                       : EVP_DecryptInit_ex(cctx, cipher, NULL, aes, iv)) != 1)
         rc = -1;
     if (rc > 0 && enc)
         memcpy(key_name, name, 16);
