@@ -11,13 +11,13 @@
  * EAGAIN.
  *
  * TLS (px_io_start_tls for a client, px_io_accept_tls for a server) keeps the same event and
- * the same two flags. Everything
- * TLS lives behind io->tls, so a plain socket pays one pointer test per wake-up. OpenSSL reads
- * and writes the socket itself; what it reports is mapped onto the flags: SSL_ERROR_WANT_READ
- * clears can_read, SSL_ERROR_WANT_WRITE clears can_write, and each direction remembers which
- * flag it waits for (a write that wants to read waits for readability, and the reverse).
- * Reading goes on until OpenSSL says WANT_READ (a record may hold more than one read takes, so
- * a short read proves nothing), which also drains SSL_pending data.
+ * the same two flags. Everything TLS lives behind io->tls, so a plain socket pays one pointer
+ * test per wake-up. OpenSSL reads and writes the socket itself; what it reports is mapped onto
+ * the flags: SSL_ERROR_WANT_READ clears can_read, SSL_ERROR_WANT_WRITE clears can_write, and
+ * each direction remembers which flag it waits for (a write that wants to read waits for
+ * readability, and the reverse). Reading goes on until OpenSSL says WANT_READ (a record may
+ * hold more than one read takes, so a short read proves nothing), which also drains
+ * SSL_pending data.
  */
 #include <errno.h>
 #include <stdio.h>
