@@ -20,6 +20,7 @@
 
 #include "px_module-t.h"
 #include "px_str-t.h"
+#include "px_tls-t.h"
 
 /* A resolved socket address plus the text it came from (for logs). */
 typedef struct {
@@ -189,6 +190,7 @@ typedef struct {
     px_conf_access_log_t access_log; /* listener's access log; when not configured the
                                         loader copies the top-level one here */
     int backlog;                     /* default 511 */
+    px_tls_listener_t *tls;          /* tls: NULL = plain HTTP */
     px_conf_route_t *routes;
     size_t nroutes;
 } px_conf_listener_t;
@@ -248,6 +250,7 @@ typedef struct px_conf_upstream_s {
     uint64_t keepalive_idle_timeout_ms; /* keepalive.idle_timeout, 60s */
     uint64_t keepalive_max_requests;    /* keepalive.max_requests per connection, 0 = unlimited */
     unsigned index;                     /* position in conf->upstreams */
+    px_tls_upstream_t *tls;             /* tls (enabled): NULL = plain HTTP */
 } px_conf_upstream_t;
 
 /* shared_dicts: NAME: SIZE. The dict itself is acquired once the whole config is valid, so a

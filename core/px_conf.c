@@ -855,6 +855,7 @@ static const px_conf_key_t px_conf_listener_keys[] = {
     PX_KEY_FN("limits", px_conf_set_limits),
     PX_KEY_FN("forwarded", px_conf_set_forwarded),
     PX_KEY_FN_AT("access_log", px_conf_set_access_log, px_conf_listener_t, access_log),
+    PX_KEY_FN("tls", px_conf_set_listener_tls),
     {"routes", px_conf_set_routes, 0, 0, 0, 0, 1},
 };
 

@@ -343,6 +343,7 @@ static const px_conf_key_t px_conf_upstream_keys[] = {
     PX_KEY_FN_AT("retry", px_conf_set_retry, px_conf_upstream_t, retry),
     PX_KEY_FN("outlier_detection", px_conf_set_outlier),
     PX_KEY_FN("circuit_breakers", px_conf_set_breakers),
+    PX_KEY_FN("tls", px_conf_set_upstream_tls),
 };
 
 int px_conf_set_upstreams(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
@@ -384,7 +385,8 @@ int px_conf_set_upstreams(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_
         size_t mark = px_conf_path_key(cx, kn->str);
         px_ynode_t *seen[PX_CONF_MAX_KEYS];
         if (px_conf_walk(cx, un, px_conf_upstream_keys, PX_KEY_NELTS(px_conf_upstream_keys), u,
-                         seen) < 0)
+                         seen) < 0 ||
+            px_conf_tls_upstream_hosts(cx, u) < 0)
             rc = -1;
         else if (seen[2] != NULL && u->balance != PX_BALANCE_HASH)
             rc = px_conf_err(cx, seen[2], "hash_key needs \"balance: hash\"");

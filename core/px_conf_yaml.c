@@ -773,3 +773,13 @@ int px_conf_set_size(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_
     px_conf_store(obj, k, n);
     return 0;
 }
+
+int px_conf_set_bool(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
+{
+    if (v->type == PX_YNODE_SCALAR && v->plain &&
+        (strcmp(v->str, "true") == 0 || strcmp(v->str, "false") == 0)) {
+        px_conf_store(obj, k, v->str[0] == 't');
+        return 0;
+    }
+    return px_conf_err(cx, v, "expected true or false");
+}

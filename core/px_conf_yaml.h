@@ -117,6 +117,10 @@ struct px_conf_key_s {
     {                                                                                              \
         name, px_conf_set_size, PX_FIELD(type, field), lo, UINT64_MAX, 0                           \
     }
+#define PX_KEY_BOOL(name, type, field)                                                             \
+    {                                                                                              \
+        name, px_conf_set_bool, PX_FIELD(type, field), 0, 1, 0                                     \
+    }
 #define PX_KEY_FN(name, fn)                                                                        \
     {                                                                                              \
         name, fn, 0, 0, 0, 0, 0                                                                    \
@@ -181,6 +185,15 @@ int px_conf_set_str(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_k
 int px_conf_set_uint(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k);
 int px_conf_set_duration(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k);
 int px_conf_set_size(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k);
+/* `true` or `false`, written plain, into an unsigned field. */
+int px_conf_set_bool(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k);
+
+/* TLS (px_tls_conf.c): listeners[].tls and upstreams.NAME.tls set ->tls of the listener or
+ * upstream (obj) and build its SSL_CTX. px_conf_tls_upstream_hosts() runs after an upstream's
+ * walk, once its endpoints are known: the name each endpoint's connections verify. */
+int px_conf_set_listener_tls(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k);
+int px_conf_set_upstream_tls(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k);
+int px_conf_tls_upstream_hosts(px_conf_ctx_t *cx, px_conf_upstream_t *up);
 
 /* Filters and modules (px_conf_module.c). */
 int px_conf_set_filters(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k);

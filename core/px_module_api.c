@@ -22,12 +22,14 @@
 #include "px_h1_server.h"
 #include "px_headers.h"
 #include "px_http1.h"
+#include "px_io.h"
 #include "px_log.h"
 #include "px_module.h"
 #include "px_module_api.h"
 #include "px_callout.h"
 #include "px_pool.h"
 #include "px_shdict.h"
+#include "px_tls_vars.h"
 #include "px_txn.h"
 #include "px_worker.h"
 
@@ -251,9 +253,8 @@ static pyxis_str_t px_api_req_host(pyxis_txn_t *txn)
 
 static pyxis_str_t px_api_req_scheme(pyxis_txn_t *txn)
 {
-    pyxis_str_t s = PYXIS_STR("http");
-    (void)txn;
-    return s;
+    pyxis_str_t http = PYXIS_STR("http"), https = PYXIS_STR("https");
+    return px_io_is_tls(T(txn)->conn->io) ? https : http;
 }
 
 static int px_api_req_version(pyxis_txn_t *txn)
@@ -485,7 +486,7 @@ pyxis_rc_t px_api_var(pyxis_txn_t *txn, pyxis_str_t name, pyxis_str_t *value)
         return PYXIS_OK;
     }
     if (PX_IS("scheme"))
-        return px_api_var_cstr(value, "http");
+        return px_api_var_cstr(value, px_io_is_tls(t->conn->io) ? "https" : "http");
     if (PX_IS("route"))
         return px_api_var_cstr(value, t->route ? t->route->name : NULL);
     if (PX_IS("upstream"))
@@ -494,6 +495,13 @@ pyxis_rc_t px_api_var(pyxis_txn_t *txn, pyxis_str_t name, pyxis_str_t *value)
         return px_api_var_cstr(value, t->ep ? t->ep->addr.text : NULL);
     if (PX_IS("status"))
         return t->status > 0 ? px_api_var_text(t, value, "%d", t->status) : PYXIS_NOT_FOUND;
+    if (PX_HAS_PREFIX("tls_")) {
+        px_str_t v;
+        int rc = px_tls_var(t, name.data, name.len, &v);
+        if (rc > 0)
+            *value = API_S(v);
+        return rc > 0 ? PYXIS_OK : rc < 0 ? PYXIS_NOMEM : PYXIS_NOT_FOUND;
+    }
     if (PX_HAS_PREFIX("header.")) {
         pyxis_str_t h = {name.data + 7, name.len - 7};
         return px_api_header_get((pyxis_headers_t *)&t->req_headers, h, value);
@@ -518,6 +526,8 @@ static int px_api_var_known(pyxis_str_t name)
         "query",       "request_uri",   "method",     "scheme", "route",
         "upstream",    "upstream_addr", "status"};
     static const char *const prefixes[] = {"header.", "resp_header.", "var."};
+    if (px_tls_var_known(name.data, name.len))
+        return 1;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strlen(names[i]) == name.len && memcmp(names[i], name.data, name.len) == 0)
             return 1;

@@ -25,6 +25,7 @@
 #include "px_conf.h"
 #include "px_log.h"
 #include "px_process.h"
+#include "px_tls.h"
 #include "px_worker.h"
 
 /* The listening sockets of one address: one per worker (SO_REUSEPORT). */
@@ -44,6 +45,7 @@ typedef struct {
     int notify_fd; /* workers write here */
     struct event *notify_ev;
     struct event *drain_timer;
+    struct event *ticket_timer; /* TLS session ticket keys: the next period's made ahead */
     px_lsock_t *socks;
     size_t nsocks;
     int publishing;   /* waiting for workers to apply gen */
@@ -320,6 +322,12 @@ static void px_process_drain_timeout(evutil_socket_t fd, short what, void *arg)
         px_worker_post_cmd(p->workers[i], PX_WORKER_CMD_STOP);
 }
 
+static void px_process_ticket_keys(evutil_socket_t fd, short what, void *arg)
+{
+    if (px_tls_ticket_rotate(px_tls_ticket_clock()) < 0)
+        px_log_error("TLS: cannot make session ticket keys (no randomness): no new tickets");
+}
+
 static void px_process_signal(evutil_socket_t sig, short what, void *arg)
 {
     px_process_t *p = arg;
@@ -388,6 +396,11 @@ int px_process_run(const char *file)
 
     p.notify_ev = event_new(p.base, p.notify_fd, EV_READ | EV_PERSIST, px_process_notified, &p);
     p.drain_timer = evtimer_new(p.base, px_process_drain_timeout, &p);
+    /* Before any worker can make a ticket; then every minute (keys are made a period ahead). */
+    px_process_ticket_keys(-1, 0, &p);
+    p.ticket_timer = event_new(p.base, -1, EV_PERSIST, px_process_ticket_keys, &p);
+    struct timeval minute = {60, 0};
+    event_add(p.ticket_timer, &minute);
     struct event *sigs[5];
     int signums[5] = {SIGHUP, SIGTERM, SIGINT, SIGUSR1, 0};
     for (int i = 0; signums[i] != 0; i++) {
@@ -425,6 +438,7 @@ int px_process_run(const char *file)
     if (tick != NULL)
         event_free(tick);
     event_free(p.drain_timer);
+    event_free(p.ticket_timer);
     event_base_free(p.base);
     close(p.notify_fd);
     /* Each worker closed its own listening sockets; only the table is left. */

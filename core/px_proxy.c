@@ -164,7 +164,7 @@ static int px_proxy_cidr_has(const px_conf_cidr_t *c, const struct sockaddr_stor
     return (a[i] & mask) == (c->addr[i] & mask);
 }
 
-static int px_proxy_trusted(const px_txn_t *t)
+int px_proxy_trusted(const px_txn_t *t)
 {
     const px_conf_forwarded_t *f = &t->listener->forwarded;
     for (size_t i = 0; i < f->ntrusted; i++) {
@@ -192,7 +192,8 @@ int px_proxy_build_request_headers(px_txn_t *t)
 {
     static const px_str_t host_name = PX_LIT("Host"), xff_name = PX_LIT("X-Forwarded-For"),
                           xfp_name = PX_LIT("X-Forwarded-Proto"),
-                          xfh_name = PX_LIT("X-Forwarded-Host"), http = PX_LIT("http");
+                          xfh_name = PX_LIT("X-Forwarded-Host"), http = PX_LIT("http"),
+                          https = PX_LIT("https");
     const px_h1_request_t *r = &t->req;
     const px_conf_forwarded_t *fwd = &t->listener->forwarded;
     px_headers_t *out = &t->req_headers;
@@ -249,7 +250,8 @@ int px_proxy_build_request_headers(px_txn_t *t)
     px_str_t client = {t->conn->peer_text, strlen(t->conn->peer_text)};
     px_str_t xff = xff_in.len ? px_proxy_concat(t->pool, xff_in, ", ", client) : client;
     if (px_headers_add(out, t->pool, xff_name, xff) < 0 ||
-        (!have_xfp && px_headers_add(out, t->pool, xfp_name, http) < 0) ||
+        (!have_xfp &&
+         px_headers_add(out, t->pool, xfp_name, px_io_is_tls(t->conn->io) ? https : http) < 0) ||
         (!have_xfh && r->authority.len > 0 &&
          px_headers_add(out, t->pool, xfh_name, r->authority) < 0))
         return -1;
@@ -1120,6 +1122,18 @@ void px_proxy_client_writable(px_txn_t *t)
         px_proxy_pump_response(t);
 }
 
+/* A failed TLS handshake with the upstream: OpenSSL's reason and the name verified. */
+static const char *px_proxy_tls_cause(px_txn_t *t, const char *reason)
+{
+    const char *name = t->uconn->pool->tls_host ? t->uconn->pool->tls_host : "-";
+    size_t n = strlen(name) + strlen(reason) + 48;
+    char *s = px_pnalloc(t->pool, n);
+    if (s == NULL)
+        return reason;
+    snprintf(s, n, "upstream TLS failed (server name %s): %s", name, reason);
+    return s;
+}
+
 void px_proxy_upstream_event(px_txn_t *t, short what)
 {
     px_uconn_t *uc = t->uconn;
@@ -1130,9 +1144,11 @@ void px_proxy_upstream_event(px_txn_t *t, short what)
     if (uc->state == PX_UCONN_CONNECTING) {
         int timeout = (what & PX_IO_TIMEOUT) != 0;
         int err = timeout ? 0 : px_io_error(uc->io);
-        const char *cause = timeout
-                                ? "upstream connect timeout"
-                                : px_pcause(t->pool, "cannot connect to upstream", strerror(err));
+        const char *tls = timeout ? NULL : px_io_tls_error(uc->io);
+        const char *cause = timeout       ? "upstream connect timeout"
+                            : tls != NULL ? px_proxy_tls_cause(t, tls)
+                                          : px_pcause(t->pool, "cannot connect to upstream",
+                                                      strerror(err));
         px_proxy_detach(t, 0);
         px_proxy_stop_try_timer(t);
         px_proxy_report(t, PX_EP_CONNECT_FAILURE);
@@ -1168,8 +1184,11 @@ void px_proxy_upstream_event(px_txn_t *t, short what)
             px_proxy_pump_response(t);
         return;
     }
-    /* PX_IO_ERROR: reset or other socket error. */
-    const char *cause = strerror(px_io_error(uc->io));
+    /* PX_IO_ERROR: reset or other socket error, or a TLS error (a TLS 1.3 server refuses a
+     * client certificate after the client's handshake has ended). */
+    const char *cause = px_io_tls_error(uc->io);
+    if (cause == NULL)
+        cause = strerror(px_io_error(uc->io));
     if (!uc->head_done) {
         px_proxy_upstream_failed(t, 502,
                                  px_pcause(t->pool, "upstream failed before responding", cause));

@@ -10,6 +10,9 @@
  * X-Forwarded-*, Host). Returns -1 when out of memory. */
 int px_proxy_build_request_headers(px_txn_t *t);
 
+/* Is t's client in its listener's forwarded.trusted_proxies? */
+int px_proxy_trusted(const px_txn_t *t);
+
 /* Attach an upstream connection and forward the request. */
 void px_proxy_start(px_txn_t *t);
 

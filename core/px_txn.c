@@ -25,6 +25,7 @@
 #include "px_pool.h"
 #include "px_proxy.h"
 #include "px_route.h"
+#include "px_tls_vars.h"
 #include "px_txn.h"
 #include "px_worker.h"
 
@@ -322,7 +323,7 @@ static void px_txn_redirect(px_txn_t *t)
         else if (PX_VAR_IS("query"))
             evbuffer_add(loc, r->query.data, r->query.len);
         else if (PX_VAR_IS("scheme"))
-            evbuffer_add(loc, "http", 4);
+            evbuffer_add(loc, "https", px_io_is_tls(t->conn->io) ? 5 : 4);
         else if (PX_VAR_IS("request_uri")) {
             evbuffer_add(loc, r->path.data, r->path.len);
             if (r->has_query) {
@@ -562,7 +563,8 @@ void px_txn_start(px_txn_t *t)
     /* The request body is not read until the upstream can take it: backpressure from the
      * start, and a local reply never leaves a half-read body behind unnoticed. */
     px_io_read_disable(t->conn->io);
-    if (px_proxy_build_request_headers(t) < 0 || px_txn_arm_timer(t) < 0) {
+    if (px_proxy_build_request_headers(t) < 0 || px_tls_forward_client_cert(t) < 0 ||
+        px_txn_arm_timer(t) < 0) {
         px_txn_local_reply(t, 500, "out of memory");
         return;
     }

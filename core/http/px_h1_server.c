@@ -6,9 +6,15 @@
  * stretch it; keepalive_timeout runs while the connection is idle between requests;
  * client_body_timeout and send_timeout are idle timeouts on the socket (px_io) while a
  * transaction reads the body or writes the response.
+ *
+ * On a TLS listener the connection starts with the server side of the handshake
+ * (px_io_accept_tls); the header timeout, armed at the accept, bounds the handshake and the
+ * first request head together. A failed handshake is logged at info and closes the
+ * connection.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -18,12 +24,15 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "px_h1_server.h"
 #include "px_io.h"
 #include "px_http1.h"
 #include "px_log.h"
 #include "px_pool.h"
+#include "px_tls.h"
+#include "px_tls_vars.h"
 #include "px_txn.h"
 #include "px_worker.h"
 
@@ -107,6 +116,17 @@ void px_h1_conn_accept(px_worker_t *w, px_wgen_t *wg, size_t listener, int fd,
         return;
     }
     px_io_setcb(c->io, px_h1_conn_readcb, px_h1_conn_writecb, px_h1_conn_eventcb, c);
+    /* A TLS listener's connections start with the handshake, bounded by the header timeout
+     * armed below. Not on a local worker's socketpair (test-filter): it speaks plain HTTP. */
+    if (c->lconf->tls != NULL && wg->gen->listen_fds != NULL) {
+        SSL *ssl = px_tls_server_new(c->lconf->tls);
+        if (ssl == NULL || px_io_accept_tls(c->io, ssl) < 0) {
+            SSL_free(ssl);
+            px_h1_conn_free(c);
+            return;
+        }
+        c->handshaking = 1;
+    }
     px_io_set_read_high(c->io, c->lconf->limits.max_head + PX_H1_PIPELINE_SLACK);
     px_io_read_enable(c->io);
     c->state = PX_CONN_HEAD;
@@ -138,6 +158,13 @@ static int px_h1_conn_switch_gen(px_h1_conn_t *c)
         return 0;
     long idx = px_worker_find_listener(cur, &c->lconf->listen);
     if (idx < 0)
+        return -1;
+    /* A listener that changed between plain and TLS, or now requires a client certificate
+     * this connection's handshake did not verify, takes new connections only. */
+    const px_tls_listener_t *tls = cur->gen->conf->listeners[idx].tls;
+    if ((tls != NULL) != px_io_is_tls(c->io) ||
+        (tls != NULL && tls->verify_client == PX_TLS_VERIFY_REQUIRE &&
+         !px_tls_client_verified(px_io_ssl(c->io))))
         return -1;
     px_wgen_t *old = c->wgen;
     c->wgen = cur;
@@ -354,9 +381,33 @@ static void px_h1_conn_writecb(px_io_t *io, void *arg)
     }
 }
 
+/* A TLS handshake that did not complete: one line at info (clients that give up, scanners,
+ * plain HTTP sent to a TLS port are routine; a connection that never sent a byte, a TCP
+ * health check, only at debug), then close. */
+static void px_h1_conn_handshake_failed(px_h1_conn_t *c, const char *why)
+{
+    px_log(px_io_tls_heard(c->io) ? PX_LOG_INFO : PX_LOG_DEBUG, "%s %s: %s", c->lconf->name,
+           c->peer_text, why);
+    px_h1_conn_free(c);
+}
+
 static void px_h1_conn_eventcb(px_io_t *io, short what, void *arg)
 {
     px_h1_conn_t *c = arg;
+    if (what & PX_IO_CONNECTED) {
+        c->handshaking = 0; /* the TLS handshake is done */
+        return;
+    }
+    if (c->handshaking && (what & PX_IO_ERROR)) {
+        const char *why = px_io_tls_error(io);
+        char buf[160];
+        if (why == NULL) {
+            snprintf(buf, sizeof(buf), "TLS handshake failed: %s", strerror(px_io_error(io)));
+            why = buf;
+        }
+        px_h1_conn_handshake_failed(c, why);
+        return;
+    }
     if (what & PX_IO_EOF) {
         c->peer_eof = 1;
         switch (c->state) {
@@ -403,6 +454,10 @@ static void px_h1_conn_timercb(evutil_socket_t fd, short what, void *arg)
     px_h1_conn_t *c = arg;
     switch (c->state) {
     case PX_CONN_HEAD: {
+        if (c->handshaking) {
+            px_h1_conn_handshake_failed(c, "TLS handshake timed out (client_header_timeout)");
+            return;
+        }
         size_t got = evbuffer_get_length(px_io_input(c->io));
         if (got == 0 && c->requests == 0) {
             px_h1_conn_free(c); /* connected and never said anything: just close */

@@ -33,9 +33,10 @@ struct px_h1_conn_s {
     struct event *timer; /* header, keep-alive and lingering-close timeouts */
     px_h1_conn_state_t state;
     px_txn_t *txn;
-    size_t scanned;        /* head-end scan progress over the input buffer */
-    unsigned requests;     /* requests started on this connection */
-    unsigned peer_eof : 1; /* the client closed its sending side */
+    size_t scanned;           /* head-end scan progress over the input buffer */
+    unsigned requests;        /* requests started on this connection */
+    unsigned peer_eof : 1;    /* the client closed its sending side */
+    unsigned handshaking : 1; /* TLS: the handshake has not completed yet */
     struct sockaddr_storage peer;
     char peer_text[64]; /* client address without port, for logs and X-Forwarded-For */
 };

@@ -10,13 +10,14 @@
  * resume reading after a pause; such a wake-up at worst costs one read or write that returns
  * EAGAIN.
  *
- * TLS (client side, px_io_start_tls) keeps the same event and the same two flags. Everything
- * TLS lives behind io->tls, so a plain socket pays one pointer test per wake-up. OpenSSL reads
- * and writes the socket itself; what it reports is mapped onto the flags: SSL_ERROR_WANT_READ
- * clears can_read, SSL_ERROR_WANT_WRITE clears can_write, and each direction remembers which
- * flag it waits for (a write that wants to read waits for readability, and the reverse).
- * Reading goes on until OpenSSL says WANT_READ (a record may hold more than one read takes, so
- * a short read proves nothing), which also drains SSL_pending data.
+ * TLS (px_io_start_tls for a client, px_io_accept_tls for a server) keeps the same event and
+ * the same two flags. Everything TLS lives behind io->tls, so a plain socket pays one pointer
+ * test per wake-up. OpenSSL reads and writes the socket itself; what it reports is mapped onto
+ * the flags: SSL_ERROR_WANT_READ clears can_read, SSL_ERROR_WANT_WRITE clears can_write, and
+ * each direction remembers which flag it waits for (a write that wants to read waits for
+ * readability, and the reverse). Reading goes on until OpenSSL says WANT_READ (a record may
+ * hold more than one read takes, so a short read proves nothing), which also drains
+ * SSL_pending data.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -493,9 +494,10 @@ void px_io_shutdown_write(px_io_t *io)
     }
 }
 
-/* ---- TLS (client side) --------------------------------------------------------------------- */
+/* ---- TLS ----------------------------------------------------------------------------------- */
 
-int px_io_start_tls(px_io_t *io, SSL *ssl)
+/* Both sides: the client connects, the server accepts; the rest is the same. */
+static int px_io_tls_start(px_io_t *io, SSL *ssl, int server)
 {
     px_io_tls_t *tls = calloc(1, sizeof(*tls));
     if (tls == NULL)
@@ -505,7 +507,10 @@ int px_io_start_tls(px_io_t *io, SSL *ssl)
         free(tls);
         return -1;
     }
-    SSL_set_connect_state(ssl);
+    if (server)
+        SSL_set_accept_state(ssl);
+    else
+        SSL_set_connect_state(ssl);
     SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     tls->ssl = ssl;
     tls->handshaking = 1;
@@ -513,6 +518,31 @@ int px_io_start_tls(px_io_t *io, SSL *ssl)
     if (!io->connecting)
         event_active(io->ev, EV_WRITE, 1); /* connected already: the handshake starts now */
     return 0;
+}
+
+int px_io_start_tls(px_io_t *io, SSL *ssl)
+{
+    return px_io_tls_start(io, ssl, 0);
+}
+
+int px_io_accept_tls(px_io_t *io, SSL *ssl)
+{
+    return px_io_tls_start(io, ssl, 1);
+}
+
+int px_io_tls_heard(const px_io_t *io)
+{
+    return io->tls != NULL && BIO_number_read(SSL_get_rbio(io->tls->ssl)) > 0;
+}
+
+SSL *px_io_ssl(const px_io_t *io)
+{
+    return io->tls != NULL && !io->tls->handshaking ? io->tls->ssl : NULL;
+}
+
+int px_io_is_tls(const px_io_t *io)
+{
+    return io->tls != NULL;
 }
 
 const char *px_io_tls_error(const px_io_t *io)

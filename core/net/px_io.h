@@ -21,19 +21,19 @@
  *    it were given to readcb first); PX_IO_ERROR (px_io_error() is the errno); PX_IO_TIMEOUT
  *    with PX_IO_READING or PX_IO_WRITING. After EOF or an error no further events come.
  *
- * TLS (client side): px_io_start_tls() hands a px_io an SSL object. The socket keeps its one
- * edge-triggered event; OpenSSL reads and writes it, and its SSL_ERROR_WANT_READ /
- * SSL_ERROR_WANT_WRITE clear can_read / can_write like EAGAIN does. Each direction remembers
- * what its last SSL call waits for, so an SSL_write that wants to read waits for readability
- * and an SSL_read that wants to write waits for writability. Reading goes on until OpenSSL
- * wants the socket (no short-read shortcut: a record may hold more than one read took), which
- * also drains data OpenSSL holds (SSL_pending). Output leaves as SSL_write of the output
- * buffer's first segment, in place (SSL_MODE_ENABLE_PARTIAL_WRITE |
+ * TLS: px_io_start_tls() (client) or px_io_accept_tls() (server) gives a px_io an SSL object.
+ * The socket keeps its one edge-triggered event; OpenSSL reads and writes it, and its
+ * SSL_ERROR_WANT_READ / SSL_ERROR_WANT_WRITE clear can_read / can_write like EAGAIN does. Each
+ * direction remembers what its last SSL call waits for, so an SSL_write that wants to read
+ * waits for readability and an SSL_read that wants to write waits for writability. Reading
+ * goes on until OpenSSL wants the socket (no short-read shortcut: a record may hold more than
+ * one read took), which also drains data OpenSSL holds (SSL_pending). Output leaves as
+ * SSL_write of the output buffer's first segment, in place (SSL_MODE_ENABLE_PARTIAL_WRITE |
  * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER: a retry sees the same bytes at the same or a new
  * address); input lands directly in reserved evbuffer space; the only copies are OpenSSL's own
  * records. The callbacks keep their contract; only these differ:
  *  - PX_IO_CONNECTED comes after the handshake (and the write timeout bounds connect and
- *    handshake together);
+ *    handshake together; a server's owner bounds its handshake with its own timer);
  *  - a handshake failure (certificate verification, hostname, protocol) is PX_IO_ERROR |
  *    PX_IO_WRITING with px_io_tls_error() saying why; a TLS-level failure later is
  *    PX_IO_ERROR with a reason too; socket errors keep px_io_error() only;
@@ -85,6 +85,24 @@ struct ssl_st;
  * the caller still owns it. The handshake starts when the socket is connected, from the loop;
  * PX_IO_CONNECTED reports its end. */
 int px_io_start_tls(px_io_t *io, struct ssl_st *ssl);
+
+/* The server side of px_io_start_tls(): io is an accepted socket; ssl comes from a server
+ * context and is owned by io from here on (on failure, -1, the caller still owns it). The
+ * handshake starts from the loop; PX_IO_CONNECTED reports its end, PX_IO_ERROR | PX_IO_WRITING
+ * its failure (px_io_tls_error() says why). Reading must be enabled for the handshake's end to
+ * be followed by readcb. */
+int px_io_accept_tls(px_io_t *io, struct ssl_st *ssl);
+
+/* The SSL object of a TLS px_io once its handshake is done (borrowed, valid until
+ * px_io_free()); NULL on a plain px_io or while the handshake runs. */
+struct ssl_st *px_io_ssl(const px_io_t *io);
+
+/* 1 when io speaks TLS (px_io_start_tls or px_io_accept_tls was called), handshake done or not. */
+int px_io_is_tls(const px_io_t *io);
+
+/* 1 when a TLS px_io has received any byte from its peer: one that connects and closes (or
+ * waits) without sending one is a probe, not a failed TLS client. */
+int px_io_tls_heard(const px_io_t *io);
 
 /* Why a TLS px_io failed: "certificate verify failed: hostname mismatch", "TLS handshake
  * failed: wrong version number", ...; NULL on a plain px_io or when the failure was a socket

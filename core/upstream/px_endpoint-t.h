@@ -40,6 +40,8 @@ typedef struct px_ep_s {
 typedef struct {
     px_ep_t *ep; /* one reference per entry */
     unsigned weight;
+    const char *tls_host; /* upstream TLS: the name sent as SNI and verified (the config's);
+                             NULL without TLS */
 } px_hostset_entry_t;
 
 /* Entries of a Maglev lookup table (a prime). */

@@ -159,6 +159,7 @@ int px_uprt_init(px_gen_t *gen, const px_gen_t *old)
             }
             hs->e[e].ep = ep;
             hs->e[e].weight = up->endpoints[e].weight;
+            hs->e[e].tls_host = up->tls != NULL ? up->tls->hosts[e] : NULL;
         }
         if (hs == NULL || px_hostset_seal(rt, hs) < 0) {
             px_hostset_release(hs);

@@ -57,8 +57,10 @@ struct px_upool_s {
     long current_weight;  /* smooth weighted round robin state (endpoint pools) */
     unsigned gone : 1;    /* its endpoint left the host set: freed with its last use */
     px_link_t link;       /* URL pools: in wgen->url_pools */
-    const char *tls_host; /* URL pools of https:// call-outs: the host its connections
-                             verify and send as SNI (no brackets); NULL: plain TCP */
+    const char *tls_host; /* TLS pools (https:// call-outs, upstreams with tls): the name
+                             its connections send as SNI and verify (no brackets); the
+                             context is the upstream's, or the worker's default for a URL
+                             pool; NULL: plain TCP */
 };
 
 /* A worker's view of one upstream: the host set it picks from (switched when the upstream's

@@ -70,6 +70,7 @@ static px_upool_t *px_upstream_pool_new(px_wup_t *u, px_wgen_t *wg, const px_hos
     p->idle_timeout_ms = up->keepalive_idle_timeout_ms;
     p->max_requests = up->keepalive_max_requests;
     p->connect_timeout_ms = up->connect_timeout_ms;
+    p->tls_host = e->tls_host;
     px_link_init(&p->idle);
     px_link_init(&p->link);
     return p;
@@ -417,8 +418,10 @@ px_uconn_t *px_upstream_connect_fd(px_upool_t *p, int fd, const struct sockaddr 
         px_upstream_free(uc);
         return NULL;
     }
-    if (p->tls_host != NULL) {
-        SSL *ssl = px_tls_client_new(p->wgen->worker, p->tls_host, cause);
+    /* test-filter's sockets (px_upstream_connect_hook) speak plain HTTP whatever the pool. */
+    if (p->tls_host != NULL && !(px_upstream_connect_hook != NULL && p->upstream != NULL)) {
+        const px_tls_upstream_t *tls = p->upstream != NULL ? p->upstream->tls : NULL;
+        SSL *ssl = px_tls_client_new(p->wgen->worker, tls, p->tls_host, cause);
         if (ssl == NULL || px_io_start_tls(uc->io, ssl) < 0) {
             if (ssl != NULL) {
                 SSL_free(ssl);

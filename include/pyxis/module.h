@@ -270,9 +270,10 @@ typedef struct pyxis_api_s {
     pyxis_rc_t (*set_upstream)(pyxis_txn_t *txn, const char *name);
     /* A variable by name (the names docs/config.md lists: remote_addr, remote_port,
      * request_id, host, path, query, request_uri, method, scheme, route, upstream,
-     * upstream_addr, status, header.NAME, resp_header.NAME, var.NAME). PYXIS_OK or
-     * PYXIS_NOT_FOUND (unknown name, or not known yet, e.g. upstream_addr before the
-     * upstream was chosen). The value lives as long as the transaction. */
+     * upstream_addr, status, the tls_* names, header.NAME, resp_header.NAME, var.NAME).
+     * PYXIS_OK or PYXIS_NOT_FOUND (unknown name, or not known yet, e.g. upstream_addr before
+     * the upstream was chosen, or no value: tls_version on a plain connection). The value
+     * lives as long as the transaction. */
     pyxis_rc_t (*var)(pyxis_txn_t *txn, pyxis_str_t name, pyxis_str_t *value);
     /* Per-request named values shared by all filters of the request (and Lua's txn.ctx):
      * an identity an auth filter found, a tenant. Copied into the pool. var() also finds

@@ -95,15 +95,21 @@ static const char *const hdr_managed[] = {"content-length",   "transfer-encoding
 
 /* ---- variables --------------------------------------------------------------------------- */
 
+/* clang-format off */
 static const char *const hdr_vars[] = {
-    "remote_addr", "remote_port", "request_id", "host",     "path",          "query", "request_uri",
-    "method",      "scheme",      "route",      "upstream", "upstream_addr", "status"};
+    "remote_addr", "remote_port", "request_id", "host", "path", "query", "request_uri", "method",
+    "scheme", "route", "upstream", "upstream_addr", "status", "tls_version", "tls_cipher",
+    "tls_sni", "tls_alpn", "tls_client_subject", "tls_client_san_dns", "tls_client_san_uri",
+    "tls_client_fingerprint", "tls_client_verified"};
+/* clang-format on */
 static const char *const hdr_var_prefixes[] = {"header.", "resp_header.", "var."};
 
 #define HDR_NELTS(a) (sizeof(a) / sizeof((a)[0]))
 #define HDR_KNOWN_VARS                                                                             \
     "${remote_addr} ${remote_port} ${request_id} ${host} ${path} ${query} ${request_uri} "         \
-    "${method} ${scheme} ${route} ${upstream} ${upstream_addr} ${status} ${header.NAME} "          \
+    "${method} ${scheme} ${route} ${upstream} ${upstream_addr} ${status} ${tls_version} "          \
+    "${tls_cipher} ${tls_sni} ${tls_alpn} ${tls_client_subject} ${tls_client_san_dns} "            \
+    "${tls_client_san_uri} ${tls_client_fingerprint} ${tls_client_verified} ${header.NAME} "       \
     "${resp_header.NAME} ${var.NAME}"
 
 /* Check the variable name inside "${...}". `req`: the value is expanded in the request phase,

@@ -55,7 +55,8 @@ use PxTest::Pyxis;
 use PxTest::Backend;
 
 our @EXPORT = qw(free_port raw_http parse_responses http_req build_request curl have_curl
-    pyxis_run parse_echo wait_until client rejects_ok write_files write_file config_errors_ok);
+    pyxis_run parse_echo wait_until client rejects_ok write_files write_file config_errors_ok
+    s_client tls_client);
 
 our $DEFAULT_TIMEOUT = 10;
 
@@ -533,9 +534,14 @@ C<plan skip_all> or C<SKIP> blocks without it.
 sub run_cmd {
     my ($cmd, %o) = @_;
     my $dir = subdir('cmd');
+    if (defined $o{stdin}) {
+        open my $f, '>', "$dir/in" or die "$dir/in: $!";
+        print $f $o{stdin};
+        close $f;
+    }
     my $pid = fork // die "fork: $!";
     if (!$pid) {
-        open STDIN, '<', '/dev/null';
+        open STDIN, '<', defined $o{stdin} ? "$dir/in" : '/dev/null';
         open STDOUT, '>', "$dir/out";
         open STDERR, '>', "$dir/err";
         $SIG{PIPE} = 'DEFAULT';
@@ -579,6 +585,28 @@ sub have_curl {
 }
 
 sub curl { return run_cmd(['curl', '-sS', '--max-time', '10', @_], timeout => 20) }
+
+=head2 s_client($port, @args) / tls_client($port, ca => FILE, sni => NAME)
+
+C<s_client> runs C<openssl s_client -connect 127.0.0.1:PORT @args -ign_eof> with one request
+(C<GET / HTTP/1.1>, C<Connection: close>) as its input and returns C<{ exit, out, err }> like
+C<pyxis_run>: C<out> holds what s_client reports (C<subject=>, C<ALPN protocol:>, C<New> or
+C<Reused>, C<Verify return code:>) and the response.
+
+C<tls_client> opens a TLS connection that stays open (C<t/lib/tls-client.py>): C<< ->{hello} >>
+is C<connected CN=NAME TLSv1.3> (or C<error ...>), and C<< ->get('/path') >> sends a request on
+that same connection and returns C<STATUS BODY> (the body's newlines as C<|>) or C<error ...>.
+
+=cut
+
+sub s_client {
+    my ($port, @args) = @_;
+    return run_cmd(['openssl', 's_client', '-connect', "127.0.0.1:$port", @args, '-ign_eof'],
+        stdin => "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        timeout => 20);
+}
+
+sub tls_client { return PxTest::TlsClient->new(@_) }
 
 =head1 PxTest::Client
 
@@ -706,6 +734,49 @@ sub close {
     my ($self) = @_;
     close $self->{sock} if $self->{sock};
     $self->{sock} = undef;
+}
+
+package PxTest::TlsClient;
+
+use strict;
+use warnings;
+use File::Basename ();
+use File::Spec;
+use IO::Select;
+use IPC::Open2 ();
+
+my $script = File::Spec->rel2abs(File::Basename::dirname(__FILE__) . '/tls-client.py');
+
+sub new {
+    my ($class, $port, %o) = @_;
+    my $pid = IPC::Open2::open2(my $out, my $in, 'python3', $script, $port, $o{ca},
+        $o{sni} // ());
+    my $self = bless { pid => $pid, out => $out, in => $in }, $class;
+    $self->{hello} = $self->_line;
+    return $self;
+}
+
+sub _line {
+    my ($self) = @_;
+    return 'error no answer' unless IO::Select->new($self->{out})->can_read(10);
+    my $l = readline($self->{out}) // 'error closed';
+    chomp $l;
+    return $l;
+}
+
+sub get {
+    my ($self, $path) = @_;
+    print { $self->{in} } "GET $path\n";
+    $self->{in}->flush;
+    return $self->_line;
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    close $self->{in};
+    close $self->{out};
+    kill 'TERM', $self->{pid};
+    waitpid $self->{pid}, 0;
 }
 
 1;

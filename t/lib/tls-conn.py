@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """One TLS connection for PxTest::Backend->tls: the accepted socket is fd 0.
 
-tls-conn.py CERT KEY NAME CONN_ID NOTES_FILE
+tls-conn.py CERT KEY NAME CONN_ID NOTES_FILE [CLIENT_CA]
 
-Makes the server side of the handshake with CERT/KEY, then answers HTTP/1.1 requests with
+Makes the server side of the handshake with CERT/KEY (and, with CLIENT_CA, requires a client
+certificate that chains to it), then answers HTTP/1.1 requests with
 keep-alive like PxTest::Backend->echo: 200, x-backend: NAME, x-conn-id, x-conn-seq, and a body
 describing the request (request line, headers, empty line, body). "GET /size/N" answers N
-bytes instead. Each event is a line in NOTES_FILE ("handshake ok", "handshake failed: ...",
-"got METHOD TARGET LENGTH"), written under flock like $c->note.
+bytes instead. Each event is a line in NOTES_FILE ("sni NAME" when the client sent one,
+"handshake ok", "client CN=...", "handshake failed: ...", "got METHOD TARGET LENGTH"), written
+under flock like $c->note.
 """
 import fcntl
 import socket
@@ -15,6 +17,7 @@ import ssl
 import sys
 
 cert, key, name, conn_id, notes = sys.argv[1:6]
+client_ca = sys.argv[6] if len(sys.argv) > 6 else None
 
 
 def note(text):
@@ -25,6 +28,10 @@ def note(text):
 
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(cert, key)
+ctx.sni_callback = lambda sock, server_name, c: note("sni %s" % server_name) if server_name else None
+if client_ca:
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(client_ca)
 raw = socket.socket(fileno=0)
 try:
     s = ctx.wrap_socket(raw, server_side=True)
@@ -32,6 +39,9 @@ except (ssl.SSLError, OSError) as e:
     note("handshake failed: %s" % e)
     sys.exit(0)
 note("handshake ok")
+if client_ca:
+    subject = dict(x[0] for x in s.getpeercert().get("subject", ()))
+    note("client CN=%s" % subject.get("commonName", ""))
 
 
 def fill(buf):

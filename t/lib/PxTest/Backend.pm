@@ -264,13 +264,15 @@ sub echo {
     }, %o);
 }
 
-=head2 tls(cert => FILE, key => FILE, name => 'a')
+=head2 tls(cert => FILE, key => FILE, name => 'a', client_ca => FILE)
 
 A TLS keep-alive backend answering like C<echo> (C<x-backend>, C<x-conn-id>, C<x-conn-seq>
 and the same body); C<GET /size/N> answers N bytes of C<x> instead. Each connection is served
-by C<t/lib/tls-conn.py> (python3's C<ssl>), which notes C<handshake ok>,
-C<handshake failed: ...> and C<got METHOD TARGET BODY_LENGTH> (C<notes>, C<wait_note>);
-C<requests> stays empty. Certificates come from C<tls_certs>.
+by C<t/lib/tls-conn.py> (python3's C<ssl>), which notes C<sni NAME> (when the client sent
+one), C<handshake ok>, C<handshake failed: ...> and C<got METHOD TARGET BODY_LENGTH>
+(C<notes>, C<wait_note>); C<requests> stays empty. With C<client_ca>, a client certificate
+chaining to that CA is required, and C<client CN=...> is noted after the handshake.
+Certificates come from C<tls_certs> and C<tls_issue>.
 
 =head2 tls_certs
 
@@ -279,6 +281,12 @@ and certificates: C<{ ca, cert, key }> (signed by the CA, SANs DNS:localhost and
 IP:127.0.0.1), C<{ other_cert, other_key }> (signed by the CA, SAN DNS:other.example only) and
 C<{ self_cert, self_key }> (self-signed for localhost and 127.0.0.1, no CA vouches for it).
 Point the client at the CA with C<SSL_CERT_FILE>.
+
+=head2 tls_issue($name, $san, cn => $name)
+
+A certificate and key signed by the C<tls_certs> CA, with subjectAltName C<$san>
+(C<'DNS:api.example,URI:spiffe://x/y'>) and subject C</CN=cn>: C<{ cert, key }>. Made once per
+name and test process.
 
 =cut
 
@@ -290,21 +298,37 @@ sub tls {
     return $class->start(sub {
         my ($c) = @_;
         open STDIN, '<&', $c->{sock} or die "dup: $!";
-        exec 'python3', $tls_conn, $o{cert}, $o{key}, $name, $c->id, "$c->{dir}/notes";
+        exec 'python3', $tls_conn, $o{cert}, $o{key}, $name, $c->id, "$c->{dir}/notes",
+            $o{client_ca} // ();
         die "exec python3: $!";
     }, %o);
 }
 
 my $certs;
+my %issued;
+my $openssl = sub {
+    my $out = `openssl @_ 2>&1`;
+    die "openssl @_: $out" if $?;
+};
+my $ec = '-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes';
+
+sub tls_issue {
+    my ($class, $name, $san, %o) = @_;
+    return $issued{$name} if $issued{$name};
+    my $c = $class->tls_certs;
+    my $d = $c->{dir};
+    my $cn = $o{cn} // $name;
+    $openssl->("req $ec -keyout $d/$name.key -out $d/$name.csr -subj /CN=$cn"
+        . " -addext subjectAltName=$san");
+    $openssl->("x509 -req -in $d/$name.csr -CA $d/ca.pem -CAkey $d/ca.key -CAcreateserial"
+        . " -days 2 -copy_extensions copy -out $d/$name.pem");
+    return $issued{$name} = { cert => "$d/$name.pem", key => "$d/$name.key" };
+}
 
 sub tls_certs {
     return $certs if $certs;
     my $d = PxTest::subdir('certs');
-    my $run = sub {
-        my $out = `openssl @_ 2>&1`;
-        die "openssl @_: $out" if $?;
-    };
-    my $ec = '-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes';
+    my $run = $openssl;
     $run->("req -x509 $ec -keyout $d/ca.key -out $d/ca.pem -days 2 -subj /CN=pyxis-test-ca"
         . " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign");
     for my $c ([srv => 'DNS:localhost,IP:127.0.0.1'], [other => 'DNS:other.example']) {
