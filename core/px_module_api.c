@@ -964,6 +964,8 @@ static pyxis_callout_t *px_api_callout(pyxis_txn_t *txn, const pyxis_callout_req
             free(h);
         return NULL;
     }
+    if (h->malloced)
+        px_callout_owns_arg(h->c); /* cancelled at the worker's exit: h goes too */
     return h;
 }
 
@@ -971,10 +973,9 @@ static void px_api_callout_cancel(pyxis_callout_t *h)
 {
     if (h == NULL || h->c == NULL)
         return;
-    px_callout_cancel(h->c);
+    px_callout_t *c = h->c;
     h->c = NULL;
-    if (h->malloced)
-        free(h);
+    px_callout_cancel(c); /* frees h when malloced */
 }
 
 /* ---- shared dicts ------------------------------------------------------------------------- */
@@ -1218,6 +1219,7 @@ static const pyxis_api_t px_api = {
     .conf_uses = px_api_conf_uses,
     .node_quoted = px_api_node_quoted,
     .log_set_target = px_api_log_set_target,
+    .conf_path = px_api_conf_path,
 };
 
 const pyxis_api_t *px_module_api(void)

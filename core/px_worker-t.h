@@ -66,6 +66,7 @@ struct px_wgen_s {
                             its last connection */
     unsigned url_nidle;  /* idle connections in all of url_pools */
     px_wgen_t *next_old; /* worker's list of retired views */
+    unsigned modules_exited : 1; /* its timers cancelled and modules' worker_exit run */
 };
 
 enum {

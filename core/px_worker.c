@@ -94,12 +94,21 @@ static void px_worker_free_listeners(px_wgen_t *wg)
     wg->listeners = NULL;
 }
 
+/* The view's worker timers are cancelled and its modules' worker_exit runs (once). */
+static void px_wgen_modules_exit(px_wgen_t *wg)
+{
+    if (wg->modules_exited)
+        return;
+    wg->modules_exited = 1;
+    px_module_cancel_worker_timers(wg);
+    px_module_worker_exit(wg);
+}
+
 static void px_wgen_free(px_wgen_t *wg)
 {
     px_worker_free_listeners(wg);
     px_upstream_close_idle(wg);
-    px_module_cancel_worker_timers(wg);
-    px_module_worker_exit(wg);
+    px_wgen_modules_exit(wg);
     free(wg->largs);
     px_upstream_views_free(wg);
     px_gen_release(wg->gen);
@@ -291,7 +300,13 @@ static void px_worker_cleanup(px_worker_t *w)
         px_worker_free_listeners(w->cur);
         px_worker_close_listen_fds(w);
     }
-    px_callout_worker_exit(w); /* call-outs still use their views */
+    /* Modules first: each cancels what it still waits for (its call-outs among them); then
+     * the call-outs nobody cancelled, while their views still exist. */
+    if (w->cur != NULL)
+        px_wgen_modules_exit(w->cur);
+    for (px_wgen_t *o = w->old; o != NULL; o = o->next_old)
+        px_wgen_modules_exit(o);
+    px_callout_worker_exit(w);
     if (w->cur != NULL)
         px_wgen_free(w->cur);
     while (w->old != NULL) {

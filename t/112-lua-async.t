@@ -17,6 +17,13 @@ my $slow = PxTest::Backend->start(sub {
         $c->respond(200, ['X-Plan' => 'gold'], 'late');
     }
 });
+# Never answers: a call-out to it is still in flight when pyxis stops.
+my $hang = PxTest::Backend->start(sub {
+    my ($c) = @_;
+    my $r = $c->read_request or return;
+    $c->note("got $r->{target}");
+    $c->sleep(30);
+});
 my $closed = PxTest::free_port();
 my $dir = write_files('co.lua' => <<'LUA');
 local config = ...
@@ -84,6 +91,10 @@ local cancelled = pyxis.timer.at(0.05, function() d:set("cancelled-ran", true) e
 cancelled:cancel()
 return { on_request = function(txn)
   if txn.req.path == "/timers/stop" then every:cancel() end
+  if txn.req.path == "/timers/inflight" then
+    -- a call-out of no request, still waiting when the worker exits: freed with the worker
+    pyxis.timer.at(0, function() pyxis.http.request{ upstream = "hang", path = "/at-exit", timeout = 60 } end)
+  end
   txn:respond(200, string.format("at=%s every=%s callout=%s cancelled=%s",
     tostring(d:get("at")), tostring(d:get("every") > 0), tostring(d:get("timer-callout")),
     tostring(d:get("cancelled-ran"))))
@@ -93,6 +104,7 @@ my $codir = (glob(PxTest::testdir() . '/files1'))[0];
 
 my $yaml = <<'YAML';
 workers: 1
+drain_timeout: 1s
 shared_dicts: { timers: 64k }
 listeners:
   - name: front
@@ -134,9 +146,11 @@ upstreams:
   be: { endpoints: [ "127.0.0.1:%%BE%%" ] }
   authz: { endpoints: [ "127.0.0.1:%%AUTHZ%%" ] }
   slow: { endpoints: [ "127.0.0.1:%%SLOW%%" ] }
+  hang: { endpoints: [ "127.0.0.1:%%HANG%%" ] }
 YAML
 my $px = PxTest::Pyxis->start(
-    vars => { BE => $be->port, AUTHZ => $authz->port, SLOW => $slow->port, CLOSED => $closed,
+    vars => { BE => $be->port, AUTHZ => $authz->port, SLOW => $slow->port, HANG => $hang->port,
+        CLOSED => $closed,
         CO => $codir, LUA => $dir },
     yaml => $yaml);
 my $port = $px->port('front');
@@ -191,5 +205,7 @@ ok(wait_until(sub { http_req($port, path => '/timers/x')->{body} =~ /callout=200
 $r = http_req($port, path => '/timers/stop');
 is($r->{body}, 'at=42 every=true callout=200 cancelled=nil', 'timer.at, timer.every, :cancel()');
 
-is($px->stop, 0, 'pyxis exits cleanly');
+http_req($port, path => '/timers/inflight');
+ok($hang->wait_note(qr{got /at-exit}), 'a timer call-out is waiting on an upstream that never answers');
+is($px->stop, 0, 'pyxis exits cleanly, that call-out cancelled (and freed: see the ASan run)');
 done_testing;

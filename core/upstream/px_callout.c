@@ -96,6 +96,7 @@ struct px_callout_s {
     unsigned retried : 1;    /* the one replay after a stale pooled connection was used */
     unsigned delivering : 1; /* fn is running */
     unsigned keepalive : 1;  /* the response allows reusing the connection */
+    unsigned owns_arg : 1;   /* px_callout_owns_arg(): a cancel frees arg */
 
     /* response */
     int status;
@@ -956,12 +957,19 @@ px_callout_t *px_callout_start(px_worker_t *w, px_wgen_t *wg, px_pool_t *owner,
     return c;
 }
 
+void px_callout_owns_arg(px_callout_t *c)
+{
+    c->owns_arg = 1;
+}
+
 void px_callout_cancel(px_callout_t *c)
 {
     if (c == NULL || c->delivering)
         return;
+    void *arg = c->owns_arg ? c->arg : NULL;
     px_callout_end(c, 0);
     px_callout_free(c);
+    free(arg);
 }
 
 void px_callout_worker_exit(px_worker_t *w)

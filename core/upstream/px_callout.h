@@ -53,6 +53,10 @@ px_callout_t *px_callout_start(px_worker_t *w, px_wgen_t *wg, px_pool_t *owner,
                                const pyxis_callout_req_t *req, pyxis_callout_fn fn, void *arg,
                                const char **err);
 
+/* arg is malloc'd and goes with c: a cancelled call-out (px_callout_cancel, the worker's exit)
+ * frees it. Once fn has run, arg is fn's to free. */
+void px_callout_owns_arg(px_callout_t *c);
+
 /*
  * NULL in normal runs. When set (pyxis test-filter), every call-out's connection is this
  * function's socket: no pool, resolver or connect is used. It gets the target (upstream: the
