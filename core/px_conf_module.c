@@ -534,6 +534,11 @@ const char *px_api_conf_file(pyxis_conf_ctx_t *cc)
     return PX_CC(cc)->cx->file;
 }
 
+const char *px_api_conf_path(pyxis_conf_ctx_t *cc, pyxis_str_t path)
+{
+    return px_conf_rel_path(PX_CC(cc)->cx, path.data, path.len);
+}
+
 int px_api_conf_has_upstream(pyxis_conf_ctx_t *cc, const char *name)
 {
     const px_conf_t *conf = PX_CC(cc)->cx->conf;

@@ -35,6 +35,7 @@ void *px_api_conf_alloc(pyxis_conf_ctx_t *cc, size_t size);
 char *px_api_conf_strdup(pyxis_conf_ctx_t *cc, const char *s, size_t n);
 pyxis_rc_t px_api_conf_cleanup_add(pyxis_conf_ctx_t *cc, pyxis_cleanup_fn fn, void *data);
 const char *px_api_conf_file(pyxis_conf_ctx_t *cc);
+const char *px_api_conf_path(pyxis_conf_ctx_t *cc, pyxis_str_t path);
 int px_api_conf_has_upstream(pyxis_conf_ctx_t *cc, const char *name);
 int px_api_conf_has_shdict(pyxis_conf_ctx_t *cc, const char *name);
 

@@ -456,6 +456,11 @@ typedef struct pyxis_api_s {
      * credential sent in the query (an API key) redacted; the last call wins. Copied into the
      * pool. Worker thread, before on_log. PYXIS_OK or PYXIS_NOMEM. */
     pyxis_rc_t (*log_set_target)(pyxis_txn_t *txn, pyxis_str_t target);
+
+    /* A path written in the config, as the core reads its own: absolute, or relative to the
+     * config file's directory. NUL-terminated, in config memory; NULL when out of memory.
+     * Main thread, while configuring. */
+    const char *(*conf_path)(pyxis_conf_ctx_t *cc, pyxis_str_t path);
 } pyxis_api_t;
 
 /* ---- the module descriptor --------------------------------------------------------------

@@ -33,20 +33,6 @@ void *au_conf_begin(const pyxis_api_t *api, pyxis_conf_ctx_t *cc, const pyxis_no
     return conf;
 }
 
-static char *au_resolve(const pyxis_api_t *api, pyxis_conf_ctx_t *cc, pyxis_str_t s)
-{
-    const char *cf = api->conf_file(cc);
-    const char *slash = cf != NULL && (s.len == 0 || s.data[0] != '/') ? strrchr(cf, '/') : NULL;
-    size_t dl = slash != NULL ? (size_t)(slash - cf) + 1 : 0;
-    char *p = api->conf_alloc(cc, dl + s.len + 1);
-    if (p == NULL)
-        return NULL;
-    memcpy(p, cf, dl);
-    memcpy(p + dl, s.data, s.len);
-    p[dl + s.len] = '\0';
-    return p;
-}
-
 /* The whole file at `path` in a malloc'd buffer; NULL after recording an error at n. */
 static char *au_slurp(const pyxis_api_t *api, pyxis_conf_ctx_t *cc, const pyxis_node_t *n,
                       const char *path, size_t *len)
@@ -108,7 +94,7 @@ int au_conf_read_lines(const pyxis_api_t *api, pyxis_conf_ctx_t *cc, const pyxis
         api->conf_error(cc, node, "file: expected a file name");
         return -1;
     }
-    if ((*path = au_resolve(api, cc, api->node_str(node))) == NULL) {
+    if ((*path = api->conf_path(cc, api->node_str(node))) == NULL) {
         api->conf_error(cc, node, "out of memory");
         return -1;
     }

@@ -95,27 +95,12 @@ static int jwa_conf_strings(pyxis_conf_ctx_t *cc, const pyxis_node_t *n, const c
 
 /* ---- key sources ------------------------------------------------------------------------- */
 
-/* `path` relative to the config file's directory, unless absolute (arena). */
-static const char *jwa_conf_path(pyxis_conf_ctx_t *cc, const char *path)
-{
-    const char *file = jwa_api->conf_file(cc), *slash = file ? strrchr(file, '/') : NULL;
-    if (path[0] == '/' || slash == NULL)
-        return path;
-    size_t dl = (size_t)(slash - file) + 1, pl = strlen(path);
-    char *full = jwa_api->conf_alloc(cc, dl + pl + 1);
-    if (full == NULL)
-        return NULL;
-    memcpy(full, file, dl);
-    memcpy(full + dl, path, pl + 1);
-    return full;
-}
-
 /* The whole file at `path` (malloc'd, *len set), or NULL with an error recorded at n. */
 static char *jwa_conf_read(pyxis_conf_ctx_t *cc, const pyxis_node_t *n, const char *key,
                            const char *path, size_t *len)
 {
     const pyxis_api_t *api = jwa_api;
-    const char *full = jwa_conf_path(cc, path);
+    const char *full = api->conf_path(cc, (pyxis_str_t){path, strlen(path)});
     FILE *f = full ? fopen(full, "rb") : NULL;
     if (f == NULL) {
         api->conf_error(cc, n, "%s: cannot open %s: %s", key, full ? full : path,

@@ -30,19 +30,6 @@ static size_t pxl_conf_dirlen(const char *conf_file)
     return slash ? (size_t)(slash - conf_file + 1) : 0;
 }
 
-static char *pxl_resolve(pyxis_conf_ctx_t *cc, const char *path)
-{
-    const char *cf = pxl_api->conf_file(cc);
-    size_t dl = path[0] == '/' || cf == NULL ? 0 : pxl_conf_dirlen(cf);
-    size_t pl = strlen(path);
-    char *out = pxl_api->conf_alloc(cc, dl + pl + 1);
-    if (out == NULL)
-        return NULL;
-    memcpy(out, cf, dl);
-    memcpy(out + dl, path, pl + 1);
-    return out;
-}
-
 /* ---- config values ----------------------------------------------------------------------- */
 
 static int pxl_is_number(pyxis_str_t s, double *out)
@@ -318,7 +305,7 @@ pyxis_rc_t pxl_conf_create(pyxis_conf_ctx_t *cc, const pyxis_node_t *node, void 
     if (file != NULL) {
         if (pxl_api->conf_str(cc, file, &s) != PYXIS_OK)
             return PYXIS_ERROR;
-        char *path = pxl_resolve(cc, s);
+        const char *path = pxl_api->conf_path(cc, (pyxis_str_t){s, strlen(s)});
         char *name = pxl_api->conf_alloc(cc, strlen(s) + 2);
         if (path == NULL || name == NULL)
             return PYXIS_ERROR;
