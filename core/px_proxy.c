@@ -821,10 +821,13 @@ static int px_proxy_write_response_head(px_txn_t *t)
             t->close_client = 1;
         }
     }
-    char extra[128];
+    char extra[192];
     int n = 0;
     if (px_proxy_attempts_header(t))
         n = snprintf(extra, sizeof(extra), "x-pyxis-attempts: %u\r\n", t->attempts);
+    if (t->overflow != NULL) /* a breaker (max_retries) kept this answer from being retried */
+        n += snprintf(extra + n, sizeof(extra) - (size_t)n, "x-pyxis-overflow: %s\r\n",
+                      t->overflow);
     if (fout == PX_BODY_LENGTH)
         n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Content-Length: %llu\r\n",
                       (unsigned long long)t->resp_content_length);

@@ -1,6 +1,7 @@
 # 039-outlier-breakers: passive outlier detection ejects an endpoint after consecutive failures
 # (never more than max_ejection_percent of the upstream), skips it while ejected, takes it back
-# afterwards; with no usable endpoint the answer is 503. Circuit breakers answer 503 at once
+# afterwards; with no usable endpoint the answer is 503. Circuit breakers (max_requests,
+# max_connections, max_pending, max_retries) answer 503 at once
 # with x-pyxis-overflow naming the limit.
 use strict;
 use warnings;
@@ -16,11 +17,35 @@ my $slow = PxTest::Backend->start(sub {
     my ($c) = @_;
     while ($c->read_request) { $c->sleep(10); $c->respond(200, [], "slow\n") }
 });
+# Accepts and never answers: a TLS handshake with it never ends (the connection stays pending).
+my $silent = PxTest::Backend->start(sub {
+    my ($c) = @_;
+    $c->note('accepted');
+    $c->sleep(30);
+});
+# The first attempt of a path gets 503, its retry hangs.
+my $marks = PxTest::testdir();
+my $flip = PxTest::Backend->start(sub {
+    my ($c) = @_;
+    while (my $r = $c->read_request) {
+        my $mark = "$marks/" . ($r->{target} =~ s{\W}{_}gr);
+        if (-e $mark) {
+            $c->note("hang $r->{target}");
+            $c->sleep(30);
+            return;
+        }
+        open my $fh, '>', $mark or die "$mark: $!";
+        close $fh;
+        $c->respond(503, [], "first\n");
+    }
+});
 
 my $px = PxTest::Pyxis->start(
-    vars => { OK => $ok->port, E503 => $e503->port, SLOW => $slow->port },
+    vars => { OK => $ok->port, E503 => $e503->port, SLOW => $slow->port,
+        SILENT => $silent->port, FLIP => $flip->port },
     yaml => <<'YAML');
 workers: 1
+drain_timeout: 2s
 listeners:
   - name: front
     listen: 127.0.0.1:%%PORT_front%%
@@ -30,6 +55,8 @@ listeners:
       - { match: { path: /alone }, upstream: alone }
       - { match: { path_prefix: /req }, upstream: max_req }
       - { match: { path_prefix: /conn }, upstream: max_conn }
+      - { match: { path_prefix: /pend }, upstream: max_pend }
+      - { match: { path_prefix: /retry }, upstream: max_retry }
 upstreams:
   pair:
     endpoints: [ "127.0.0.1:%%E503%%", "127.0.0.1:%%OK%%" ]
@@ -46,6 +73,15 @@ upstreams:
   max_conn:
     endpoints: [ "127.0.0.1:%%SLOW%%" ]
     circuit_breakers: { max_connections: 1 }
+  max_pend:
+    endpoints: [ "127.0.0.1:%%SILENT%%" ]
+    tls: { verify: false }
+    connect_timeout: 30s
+    circuit_breakers: { max_pending: 1 }
+  max_retry:
+    endpoints: [ "127.0.0.1:%%FLIP%%" ]
+    retry: { attempts: 2, on: [5xx], backoff: { base: 1ms, max: 1ms } }
+    circuit_breakers: { max_retries: 1 }
 YAML
 my $port = $px->port('front');
 
@@ -86,6 +122,23 @@ ok($slow->wait_requests(2, 10), 'one connection busy (max_connections: 1)');
 $r = http_req($port, path => '/conn/2');
 is($r->{status}, 503, 'max_connections: a request needing another connection is refused');
 is($r->{h}{'x-pyxis-overflow'}, 'max_connections', '... x-pyxis-overflow: max_connections');
+
+my $pending = client($port);
+$pending->write(build_request(path => '/pend/1'));
+ok($silent->wait_note(qr/accepted/), 'one connection still connecting (its TLS handshake hangs)');
+$r = http_req($port, path => '/pend/2');
+is($r->{status}, 503, 'max_pending: a request that would wait for another connection is refused');
+is($r->{h}{'x-pyxis-overflow'}, 'max_pending', '... x-pyxis-overflow: max_pending');
+
+my $retrying = client($port);
+$retrying->write(build_request(path => '/retry/1'));
+ok($flip->wait_note(qr{hang /retry/1}), 'one retry in flight (max_retries: 1)');
+$r = http_req($port, path => '/retry/2');
+is($r->{status}, 503, 'max_retries: the next failure is answered, not retried');
+is($r->{body}, "first\n", "... with the upstream's answer");
+is($r->{h}{'x-pyxis-overflow'}, 'max_retries', '... and x-pyxis-overflow: max_retries');
+ok(!(grep { /hang \/retry\/2/ } $flip->notes), '... its retry never went out');
+$_->close for $first, $held, $pending, $retrying;
 
 # examples/resilience.yaml as shipped (its ports swapped for free ones): every request gets 200
 # although one endpoint refuses and one answers 503, and both get ejected.
