@@ -163,6 +163,8 @@ static void px_hc_readcb(px_io_t *io, void *arg)
     px_hc_t *c = arg;
     struct evbuffer *in = px_io_input(io);
     size_t n = evbuffer_get_length(in);
+    if (n == 0)
+        return;
     if (n > PX_HEALTH_MAX_LINE)
         n = PX_HEALTH_MAX_LINE;
     const char *why = NULL;
@@ -279,14 +281,21 @@ static void px_hc_free(px_hc_t *c)
     free(c);
 }
 
-void px_health_free(px_health_t *h)
+/* Stop and free every checker. */
+static void px_health_clear(px_health_t *h)
 {
-    if (h == NULL)
-        return;
     for (px_hc_t *c = h->list, *next; c != NULL; c = next) {
         next = c->next;
         px_hc_free(c);
     }
+    h->list = NULL;
+}
+
+void px_health_free(px_health_t *h)
+{
+    if (h == NULL)
+        return;
+    px_health_clear(h);
     free(h->versions);
     free(h);
 }
@@ -353,7 +362,11 @@ void px_health_sync(px_health_t *h, px_gen_t *gen)
     if (gen != h->gen) {
         uint64_t *v = calloc(nup + 1, sizeof(*v));
         if (v == NULL) {
-            px_log_error("health checks: out of memory");
+            /* The checkers' config may go with the old generation: stop them all, and try
+             * again at the next sync. */
+            px_log_error("health checks: out of memory: stopped until the next try");
+            px_health_clear(h);
+            h->gen = NULL;
             return;
         }
         free(h->versions);
