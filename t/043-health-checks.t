@@ -11,6 +11,8 @@ use PxTest;
 
 my $dir = write_files();
 
+# Check timeouts are long (5s) wherever a timeout is not the point: a loaded machine must not
+# turn a slow fork of a backend into a failed check.
 # A backend whose health endpoints answer what the file $dir/NAME.PATH says (200 when absent;
 # "sleep": nothing for 5 s); other paths answer 200 naming the backend.
 sub backend {
@@ -48,19 +50,19 @@ listeners:
 upstreams:
   pair:
     endpoints: [ "127.0.0.1:%%A%%", "127.0.0.1:%%B%%" ]
-    health_check: { path: /healthz, interval: 100ms, healthy_threshold: 2, unhealthy_threshold: 3 }
+    health_check: { path: /healthz, interval: 100ms, timeout: 5s, healthy_threshold: 2, unhealthy_threshold: 3 }
   tcp:
     endpoints: [ "127.0.0.1:%%CLOSED%%", "127.0.0.1:%%B%%" ]
-    health_check: { type: tcp, interval: 100ms }
+    health_check: { type: tcp, interval: 100ms, timeout: 5s }
   st:
     endpoints: [ "127.0.0.1:%%C%%" ]
-    health_check: { path: /healthz, expected_statuses: [200-299, 302], interval: 100ms, healthy_threshold: 1, unhealthy_threshold: 1 }
+    health_check: { path: /healthz, expected_statuses: [200-299, 302], interval: 100ms, timeout: 5s, healthy_threshold: 1, unhealthy_threshold: 1 }
   slow:
     endpoints: [ "127.0.0.1:%%D%%" ]
     health_check: { path: /healthz, interval: 100ms, timeout: 200ms }
   gone:
     endpoints: [ "127.0.0.1:%%E%%" ]
-    health_check: { path: /healthz, interval: 100ms }
+    health_check: { path: /healthz, interval: 100ms, timeout: 5s }
 YAML
 set_health('c', 'healthz', 500);
 set_health('d', 'healthz', 'sleep');
@@ -141,11 +143,11 @@ upstreams:
   good:
     endpoints: [ "127.0.0.1:%%T%%" ]
     tls: { ca: "%%CA%%" }
-    health_check: { path: /tls-check, interval: 100ms }
+    health_check: { path: /tls-check, interval: 100ms, timeout: 5s }
   wrong:
     endpoints: [ "127.0.0.1:%%T%%" ]
     tls: { ca: "%%CA%%", server_name: wrong.example }
-    health_check: { interval: 100ms }
+    health_check: { interval: 100ms, timeout: 5s }
 YAML
     ok($tls->wait_note(qr{^got GET /tls-check}), 'tls: the check is sent over TLS');
     ok($t->wait_log(qr/upstream wrong: endpoint \S+ is unhealthy after 1 failed health check \(certificate verify failed: hostname mismatch\)/),
