@@ -233,6 +233,30 @@ typedef struct {
     uint64_t max_retries;     /* retries in flight */
 } px_conf_breakers_t;
 
+/* health_check: active checks of each endpoint, run by the main thread (px_health.c). */
+typedef enum {
+    PX_HEALTH_HTTP = 0, /* GET path; the status line decides */
+    PX_HEALTH_TCP,      /* connect only (no TLS handshake) */
+} px_health_type_t;
+
+typedef struct {
+    uint16_t lo, hi; /* a status code (lo == hi) or a range, inclusive */
+} px_conf_status_range_t;
+
+typedef struct {
+    unsigned enabled : 1;
+    px_health_type_t type;            /* default http */
+    char *path;                       /* http: default "/" */
+    char *host;                       /* http: Host; NULL = the endpoint's address */
+    px_conf_status_range_t *statuses; /* http: expected_statuses; default 200-399 */
+    size_t nstatuses;
+    uint64_t interval_ms;         /* default 5s */
+    uint64_t timeout_ms;          /* default 1s */
+    uint64_t jitter_ms;           /* default interval / 10 */
+    unsigned healthy_threshold;   /* default 2 */
+    unsigned unhealthy_threshold; /* default 3 */
+} px_conf_health_t;
+
 typedef struct px_conf_upstream_s {
     char *name;
     px_conf_endpoint_t *endpoints;
@@ -251,6 +275,7 @@ typedef struct px_conf_upstream_s {
     uint64_t keepalive_max_requests;    /* keepalive.max_requests per connection, 0 = unlimited */
     unsigned index;                     /* position in conf->upstreams */
     px_tls_upstream_t *tls;             /* tls (enabled): NULL = plain HTTP */
+    px_conf_health_t health;            /* health_check */
 } px_conf_upstream_t;
 
 /* shared_dicts: NAME: SIZE. The dict itself is acquired once the whole config is valid, so a

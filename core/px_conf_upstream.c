@@ -1,6 +1,6 @@
 /*
  * px_conf_upstream.c: the `upstreams:` section (endpoints, balancing, keep-alive, timeouts,
- * outlier detection, circuit breakers) and retry policies, for routes and upstreams.
+ * outlier detection, circuit breakers, health checks) and retry policies, for routes and upstreams.
  * docs/config.md documents every key; docs/resilience.md the defaults and why.
  */
 #include <ctype.h>
@@ -332,6 +332,160 @@ static int px_conf_set_breakers(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, con
                         &((px_conf_upstream_t *)obj)->breakers, NULL);
 }
 
+/* ---- health_check --------------------------------------------------------------------------- */
+
+static int px_conf_set_health_type(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
+                                   const px_conf_key_t *k)
+{
+    px_conf_health_t *h = obj;
+    if (px_conf_scalar(cx, v, "http or tcp") < 0)
+        return -1;
+    if (strcmp(v->str, "http") == 0)
+        h->type = PX_HEALTH_HTTP;
+    else if (strcmp(v->str, "tcp") == 0)
+        h->type = PX_HEALTH_TCP;
+    else
+        return px_conf_err(cx, v, "unknown health check type %s (use http or tcp)",
+                           px_conf_q(cx, v->str, v->len));
+    return 0;
+}
+
+/* An origin-form target: "/" then visible ASCII but "#" (the request line is built from it). */
+static int px_conf_set_health_path(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
+                                   const px_conf_key_t *k)
+{
+    px_conf_health_t *h = obj;
+    if (px_conf_scalar(cx, v, "a path") < 0)
+        return -1;
+    if (v->len == 0 || v->str[0] != '/' || v->len > 1024)
+        return px_conf_err(cx, v, "invalid path %s (write /PATH, at most 1024 bytes)",
+                           px_conf_q(cx, v->str, v->len));
+    for (size_t i = 0; i < v->len; i++) {
+        unsigned char c = (unsigned char)v->str[i];
+        if (c <= 0x20 || c >= 0x7f || c == '#')
+            return px_conf_err(cx, v,
+                               "invalid character in path %s (visible ASCII only, no \"#\"; "
+                               "percent-encode the rest)",
+                               px_conf_q(cx, v->str, v->len));
+    }
+    return (h->path = px_conf_dup(cx, v->str, v->len)) == NULL ? -1 : 0;
+}
+
+/* A Host value: a name or address, with an optional port. */
+static int px_conf_set_health_host(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
+                                   const px_conf_key_t *k)
+{
+    px_conf_health_t *h = obj;
+    if (px_conf_scalar(cx, v, "a host name") < 0)
+        return -1;
+    if (v->len == 0 || v->len > 255 ||
+        strspn(v->str, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~:[]") !=
+            v->len)
+        return px_conf_err(cx, v, "invalid host %s (a host name or address, optionally with :PORT)",
+                           px_conf_q(cx, v->str, v->len));
+    return (h->host = px_conf_dup(cx, v->str, v->len)) == NULL ? -1 : 0;
+}
+
+/* Three digits, 100..599. */
+static int px_conf_status_code(const char *s, size_t len, uint16_t *out)
+{
+    if (len != 3 || strspn(s, "0123456789") < 3)
+        return -1;
+    unsigned n =
+        (unsigned)(s[0] - '0') * 100 + (unsigned)(s[1] - '0') * 10 + (unsigned)(s[2] - '0');
+    if (n < 100 || n > 599)
+        return -1;
+    *out = (uint16_t)n;
+    return 0;
+}
+
+static int px_conf_set_health_statuses(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
+                                       const px_conf_key_t *k)
+{
+    px_conf_health_t *h = obj;
+    if (px_conf_expect_seq(cx, v) < 0)
+        return -1;
+    h->statuses = px_conf_alloc(cx, v->nitems * sizeof(*h->statuses));
+    if (h->statuses == NULL)
+        return -1;
+    h->nstatuses = 0;
+    int rc = 0;
+    for (size_t i = 0; i < v->nitems; i++) {
+        px_ynode_t *n = v->items[i];
+        if (px_conf_scalar(cx, n, "a status code or a range such as 200-299") < 0) {
+            rc = -1;
+            continue;
+        }
+        px_conf_status_range_t *r = &h->statuses[h->nstatuses];
+        const char *dash = memchr(n->str, '-', n->len);
+        size_t l1 = dash != NULL ? (size_t)(dash - n->str) : n->len;
+        if (px_conf_status_code(n->str, l1, &r->lo) < 0 ||
+            (dash != NULL && px_conf_status_code(dash + 1, n->len - l1 - 1, &r->hi) < 0)) {
+            rc = px_conf_err(cx, n,
+                             "invalid status %s (write a code 100..599 or a range such as "
+                             "200-299)",
+                             px_conf_q(cx, n->str, n->len));
+            continue;
+        }
+        if (dash == NULL)
+            r->hi = r->lo;
+        if (r->hi < r->lo) {
+            rc = px_conf_err(cx, n, "empty status range %s (write LOW-HIGH)",
+                             px_conf_q(cx, n->str, n->len));
+            continue;
+        }
+        h->nstatuses++;
+    }
+    return rc;
+}
+
+static const px_conf_key_t px_conf_health_keys[] = {
+    PX_KEY_FN("type", px_conf_set_health_type),
+    PX_KEY_FN("path", px_conf_set_health_path),
+    PX_KEY_FN("host", px_conf_set_health_host),
+    PX_KEY_FN("expected_statuses", px_conf_set_health_statuses),
+    PX_KEY_DURATION("interval", px_conf_health_t, interval_ms, 1),
+    PX_KEY_DURATION("timeout", px_conf_health_t, timeout_ms, 1),
+    PX_KEY_DURATION("jitter", px_conf_health_t, jitter_ms, 0),
+    PX_KEY_UINT("healthy_threshold", px_conf_health_t, healthy_threshold, 1, 1000),
+    PX_KEY_UINT("unhealthy_threshold", px_conf_health_t, unhealthy_threshold, 1, 1000),
+};
+
+/* Writing the key turns checks on; docs/resilience.md says why the defaults are these. */
+static int px_conf_set_health(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
+{
+    px_conf_health_t *h = &((px_conf_upstream_t *)obj)->health;
+    h->enabled = 1;
+    h->type = PX_HEALTH_HTTP;
+    h->interval_ms = 5 * 1000;
+    h->timeout_ms = 1000;
+    h->jitter_ms = UINT64_MAX; /* not written: a tenth of the interval */
+    h->healthy_threshold = 2;
+    h->unhealthy_threshold = 3;
+    px_ynode_t *seen[PX_KEY_NELTS(px_conf_health_keys)];
+    if (px_conf_walk(cx, v, px_conf_health_keys, PX_KEY_NELTS(px_conf_health_keys), h, seen) < 0)
+        return -1;
+    if (h->jitter_ms == UINT64_MAX)
+        h->jitter_ms = h->interval_ms / 10;
+    if (h->type == PX_HEALTH_TCP) {
+        for (size_t i = 1; i <= 3; i++) {
+            if (seen[i] != NULL)
+                return px_conf_err(cx, seen[i], "%s applies to \"type: http\" only",
+                                   px_conf_health_keys[i].name);
+        }
+    }
+    if (h->path == NULL && (h->path = px_conf_dup(cx, "/", 1)) == NULL)
+        return -1;
+    if (h->nstatuses == 0) {
+        if ((h->statuses = px_conf_alloc(cx, sizeof(*h->statuses))) == NULL)
+            return -1;
+        h->statuses[0].lo = 200;
+        h->statuses[0].hi = 399;
+        h->nstatuses = 1;
+    }
+    return 0;
+}
+
 static const px_conf_key_t px_conf_upstream_keys[] = {
     {"endpoints", px_conf_set_endpoints, 0, 0, 0, 0, 1},
     PX_KEY_FN("balance", px_conf_set_balance),
@@ -344,6 +498,7 @@ static const px_conf_key_t px_conf_upstream_keys[] = {
     PX_KEY_FN("outlier_detection", px_conf_set_outlier),
     PX_KEY_FN("circuit_breakers", px_conf_set_breakers),
     PX_KEY_FN("tls", px_conf_set_upstream_tls),
+    PX_KEY_FN("health_check", px_conf_set_health),
 };
 
 int px_conf_set_upstreams(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)

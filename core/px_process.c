@@ -23,6 +23,7 @@
 #include "config.h"
 #include "px_endpoint.h"
 #include "px_conf.h"
+#include "px_health.h"
 #include "px_log.h"
 #include "px_process.h"
 #include "px_tls.h"
@@ -39,6 +40,7 @@ typedef struct {
     struct event_base *base;
     const char *file;
     px_gen_t *gen; /* newest generation (the main thread's reference) */
+    px_health_t *health; /* active health checks, following gen */
     unsigned next_generation;
     unsigned nworkers;
     px_worker_t **workers;
@@ -245,6 +247,7 @@ static void px_process_reload(px_process_t *p)
     if (px_log_open(conf->error_log_path, conf->error_log_level) < 0)
         px_log_error("reload: cannot open error log %s: %s (keeping the current one)",
                      conf->error_log_path, strerror(errno));
+    px_health_sync(p->health, gen); /* while the old generation's config is still alive */
     px_gen_release(p->gen);
     p->gen = gen;
     px_process_publish(p);
@@ -272,6 +275,7 @@ static void px_process_reopen(px_process_t *p)
         return;
     }
     px_log_info("logs reopened");
+    px_health_sync(p->health, gen);
     px_gen_release(p->gen);
     p->gen = gen;
     px_process_publish(p);
@@ -281,6 +285,7 @@ static void px_process_tick(evutil_socket_t fd, short what, void *arg)
 {
     px_process_t *p = arg;
     px_uprt_tick(p->gen);
+    px_health_sync(p->health, p->gen); /* host sets that changed without a reload */
 }
 
 static void px_process_notified(evutil_socket_t fd, short what, void *arg)
@@ -391,6 +396,13 @@ int px_process_run(const char *file)
         px_conf_release(conf);
         return 1;
     }
+    p.health = px_health_new(p.base);
+    if (p.health == NULL) {
+        px_log_error("cannot start: out of memory");
+        px_gen_release(p.gen);
+        return 1;
+    }
+    px_health_sync(p.health, p.gen);
     if (conf->pid_file != NULL && px_process_write_pid(conf->pid_file) < 0)
         px_log_warn("cannot write pid file %s: %s", conf->pid_file, strerror(errno));
 
@@ -408,7 +420,8 @@ int px_process_run(const char *file)
         event_add(sigs[i], NULL);
     }
     event_add(p.notify_ev, NULL);
-    /* Upstream bookkeeping once a second: ejections that ended, ejection counts that decay. */
+    /* Upstream bookkeeping once a second: ejections that ended, ejection counts that decay,
+     * host sets the health checks follow. */
     struct event *tick = event_new(p.base, -1, EV_PERSIST, px_process_tick, &p);
     struct timeval second = {1, 0};
     if (tick != NULL)
@@ -437,6 +450,7 @@ int px_process_run(const char *file)
     event_free(p.notify_ev);
     if (tick != NULL)
         event_free(tick);
+    px_health_free(p.health);
     event_free(p.drain_timer);
     event_free(p.ticket_timer);
     event_base_free(p.base);

@@ -25,7 +25,8 @@ struct x509_store_ctx_st;
  * IP address verification (and no SNI) for an IP literal. From the upstream's context when up
  * is not NULL (its `verify: false` turns verification off), else from worker w's default
  * context. Owned by the caller (px_io_start_tls takes it over). NULL with *err (static text)
- * when the context or the object cannot be made. Worker thread only. */
+ * when the context or the object cannot be made. Worker thread only when up is NULL (w's
+ * context); with up, any thread (w may be NULL: health checks on the main thread). */
 struct ssl_st *px_tls_client_new(px_worker_t *w, const px_tls_upstream_t *up, const char *host,
                                  const char **err);
 

@@ -2,8 +2,8 @@
  * px_endpoint-t.h: upstream endpoints and their state, shared by every worker.
  *
  * Three levels:
- *  - px_ep_t, one endpoint (an address) of one upstream, with the verdict every worker reads
- *    when it picks an endpoint: the outlier detector's. An
+ *  - px_ep_t, one endpoint (an address) of one upstream, with the verdicts every worker reads
+ *    when it picks an endpoint: the outlier detector's and the health checks'. An
  *    endpoint is shared by the host sets that list it, and by the generations whose upstream
  *    of the same name lists the same address, so its state survives a reload. Refcounted.
  *  - px_hostset_t, an upstream's endpoints at one moment, immutable once published: the config's
@@ -28,8 +28,10 @@ typedef struct px_ep_s {
     _Atomic unsigned refs;
     char *upstream;      /* the upstream's name (owned) */
     px_conf_addr_t addr; /* addr.text owned: "10.0.0.7:8080" as written or found */
-    /* The verdict, read on every pick: */
+    /* The verdicts, read on every pick (usable: not ejected and not unhealthy): */
     _Atomic uint64_t ejected_until; /* outlier ejection end (px_time_ms); 0 = not ejected */
+    _Atomic unsigned unhealthy;     /* 1: failed its active health checks; written by the main
+                                       thread only (px_health.c) */
     /* Outlier detection: consecutive failures (reset by a success), ejections so far (the
      * next lasts base x (n + 1), capped), when the last one ended. */
     _Atomic unsigned consec_5xx, consec_gw, consec_connect;

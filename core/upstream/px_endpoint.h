@@ -38,10 +38,11 @@ void px_uprt_publish(px_uprt_t *rt, px_hostset_t *hs);
  * rt->version differs from theirs. */
 px_hostset_t *px_uprt_hosts(px_uprt_t *rt, uint64_t *version);
 
-/* May ep take requests at time now (px_time_ms)? */
+/* May ep take requests at time now (px_time_ms)? Not ejected, and not unhealthy. */
 static inline int px_ep_usable(const px_ep_t *ep, uint64_t now)
 {
-    return atomic_load_explicit(&ep->ejected_until, memory_order_relaxed) <= now;
+    return atomic_load_explicit(&ep->ejected_until, memory_order_relaxed) <= now &&
+           !atomic_load_explicit(&ep->unhealthy, memory_order_relaxed);
 }
 
 /* Report an attempt's outcome on ep, one of rt's endpoints (outlier detection: may eject it,
