@@ -1,45 +1,14 @@
 use strict;
 use warnings;
-use FindBin;
-use POSIX ();
 use Test::More;
 use PxTest;
+use PxTest::WS;
 
 # WebSocket through pyxis: a real client and server (python3-websockets), HTTP/1.1 Upgrade
 # passthrough, half-close, idle timeout, drain; raw sockets for the exact bytes.
-# The Debian package's python (a python3 earlier on PATH, e.g. pyenv's, may lack the module).
-my ($py) = grep { system("$_ -c 'import websockets' 2>/dev/null") == 0 } '/usr/bin/python3',
-    'python3';
-plan skip_all => 'python3-websockets not installed' unless $py;
+plan skip_all => 'python3-websockets not installed' unless PxTest::WS::python();
 
-my $tool = "$FindBin::Bin/lib/ws-tool.py";
-my @servers;
-END { kill 'TERM', @servers if @servers }
-
-# A websockets echo server on a free port; returns (port, notes file).
-sub ws_server {
-    my (@tls) = @_;
-    my $d = PxTest::subdir('ws' . scalar(@servers));
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        open STDERR, '>>', "$d/stderr.log";
-        { exec $py, $tool, 'serve', "$d/port", "$d/notes", @tls }
-        POSIX::_exit(127);
-    }
-    push @servers, $pid;
-    PxTest::wait_until(sub { -s "$d/port" }) or die "ws server did not start";
-    open my $f, '<', "$d/port" or die;
-    chomp(my $port = <$f>);
-    return ($port, "$d/notes");
-}
-
-sub ws_client {
-    my ($url, @args) = @_;
-    my $out = PxTest::run_cmd([$py, $tool, 'client', $url, @args], timeout => 60);
-    return $out->{out} . $out->{err};
-}
-
-my ($wsport, $notes) = ws_server();
+my ($wsport, $notes) = PxTest::WS::server();
 my $dir = PxTest::subdir('conf');
 my $px = PxTest::Pyxis->start(vars => { WS => $wsport, DIR => $dir }, yaml => <<'YAML');
 workers: 1
@@ -68,20 +37,20 @@ upstreams:
 YAML
 my $url = 'ws://127.0.0.1:' . $px->port('front');
 
-my $out = ws_client("$url/echo", 'echo', 4 << 20);
+my $out = PxTest::WS::client("$url/echo", 'echo', 4 << 20);
 like($out, qr/text ok\nbinary ok\nlarge ok 4194304\npong ok\nclosed 1000\n/,
     'text, binary, a 4 MiB message and ping/pong pass both ways; the client closes');
-like(ws_client("$url/sc", 'server-close'), qr/^closed 4001 bye$/m, 'the server closes');
-like(ws_client("$url/many", 'many', 40), qr/^many ok 40$/m, '40 concurrent tunnels');
-like(ws_client("$url/refuse", 'status'), qr/^status 403$/m,
+like(PxTest::WS::client("$url/sc", 'server-close'), qr/^closed 4001 bye$/m, 'the server closes');
+like(PxTest::WS::client("$url/many", 'many', 40), qr/^many ok 40$/m, '40 concurrent tunnels');
+like(PxTest::WS::client("$url/refuse", 'status'), qr/^status 403$/m,
     'an upstream refusing the upgrade: its 403 reaches the client');
-like(ws_client("$url/auth", 'status'), qr/^status 401$/m,
+like(PxTest::WS::client("$url/auth", 'status'), qr/^status 401$/m,
     'a request filter refuses the handshake (401)');
-like(ws_client("$url/closed", 'status'), qr/^status 426$/m,
+like(PxTest::WS::client("$url/closed", 'status'), qr/^status 426$/m,
     'upgrade: [] drops Upgrade: the backend sees a plain GET (426 Upgrade Required)');
 
 my $t0 = time;
-$out = ws_client("$url/idle", 'idle', 8);
+$out = PxTest::WS::client("$url/idle", 'idle', 8);
 like($out, qr/^open\nclosed by peer after [0-9.]+$/m, 'an idle tunnel is closed (1s timeout)');
 
 # The access log has one line per tunnel, status 101, with the bytes sent to the client.
@@ -107,6 +76,7 @@ my $r = $c->read_response;
 is($r->{status}, 101, 'raw handshake: 101');
 is($r->{h}{upgrade}, 'websocket', 'Upgrade: websocket reaches the client');
 like($r->{h}{connection}, qr/^upgrade$/i, 'Connection: upgrade reaches the client');
+is($r->{h}{'x-filtered'}, 'yes', 'response-header filters see the 101 and may add fields');
 is($r->{h}{'sec-websocket-accept'}, 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=',
     'Sec-WebSocket-* fields pass end to end');
 ok((grep { /handshake \/raw key=\Q$key\E/ } PxTest::Backend::_lines($notes)),
