@@ -797,8 +797,9 @@ static int px_conf_set_upgrade(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, cons
             for (char *p = names[i]; *p != '\0'; p++)
                 *p = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
             if (strcmp(names[i], "h2c") == 0)
-                rc = px_conf_err(cx, m, "h2c is never passed through (the upgrade to HTTP/2 "
-                                        "is between the client and pyxis)");
+                rc = px_conf_err(cx, m,
+                                 "h2c is never passed through (the upgrade to HTTP/2 "
+                                 "is between the client and pyxis)");
             for (size_t j = 0; j < i && rc == 0; j++)
                 if (names[j] != NULL && strcmp(names[j], names[i]) == 0)
                     rc = px_conf_err(cx, m, "%s is listed twice", names[i]);

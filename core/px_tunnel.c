@@ -364,8 +364,8 @@ static int px_tunnel_write_head(px_txn_t *t)
         reason.len = strlen(reason.data);
     }
     const px_str_t line[] = {PX_STR("HTTP/1.1 101 "), reason, PX_STR("\r\n")};
-    if (px_h1_write_head(px_io_output(t->conn->io), line, 3, &t->resp_headers, extra,
-                         (size_t)n) < 0)
+    if (px_h1_write_head(px_io_output(t->conn->io), line, 3, &t->resp_headers, extra, (size_t)n) <
+        0)
         return -1;
     t->resp_head_sent = 1;
     return 0;
@@ -404,8 +404,7 @@ void px_tunnel_start(px_txn_t *t)
     t->tunnel = tn;
 
     t->uconn->ops = &px_tunnel_up_ops;
-    px_io_setcb(tn->cio, px_tunnel_client_read, px_tunnel_client_write, px_tunnel_client_event,
-                tn);
+    px_io_setcb(tn->cio, px_tunnel_client_read, px_tunnel_client_write, px_tunnel_client_event, tn);
     px_io_t *ios[2] = {tn->cio, tn->uio};
     for (int i = 0; i < 2; i++) {
         px_io_set_timeouts(ios[i], 0, 0);

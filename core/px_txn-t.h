@@ -163,10 +163,10 @@ typedef struct px_txn_s {
     unsigned continue_sent : 1; /* "100 Continue" was written */
 
     /* HTTP/1.1 Upgrade (px_tunnel.h) */
-    unsigned upgrading : 1;      /* the request's Upgrade goes upstream, with Connection: upgrade */
-    unsigned switching : 1;      /* the upstream answered 101 Switching Protocols */
-    px_str_t resp_upgrade;       /* the 101's Upgrade value, sent on to the client */
-    struct px_tunnel_s *tunnel;  /* once the 101 went out: relaying bytes both ways (pool) */
+    unsigned upgrading : 1;     /* the request's Upgrade goes upstream, with Connection: upgrade */
+    unsigned switching : 1;     /* the upstream answered 101 Switching Protocols */
+    px_str_t resp_upgrade;      /* the 101's Upgrade value, sent on to the client */
+    struct px_tunnel_s *tunnel; /* once the 101 went out: relaying bytes both ways (pool) */
 } px_txn_t;
 
 #endif
