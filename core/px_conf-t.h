@@ -158,6 +158,12 @@ typedef struct {
                                        default 60s; 0 = none */
     uint64_t first_byte_timeout_ms; /* first_byte_timeout: overrides the upstream's; 0 = inherit */
     px_conf_retry_t retry;          /* retry: when not configured, the upstream's applies */
+    const char *const *upgrades;    /* upgrade: protocol names (lowercase) whose HTTP/1.1
+                                       Upgrade passes upstream; default {"websocket"} */
+    size_t nupgrades;
+    uint64_t tunnel_idle_timeout_ms; /* tunnel_idle_timeout: an upgraded connection closes after
+                                        this long without a byte either way; default 5m; 0 =
+                                        none */
 
     int respond_status; /* respond.status (default 200) */
     px_conf_kv_t *respond_headers;

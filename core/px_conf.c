@@ -773,6 +773,44 @@ static int px_conf_set_host_rewrite(px_conf_ctx_t *cx, px_ynode_t *v, void *obj,
     return px_conf_set_str(cx, v, obj, k);
 }
 
+/* upgrade: [websocket, ...]: the protocols whose Upgrade passes upstream. h2c never does:
+ * pyxis would have to speak HTTP/2 to the client itself after the 101. */
+static int px_conf_set_upgrade(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
+{
+    px_conf_route_t *r = obj;
+    if (v->type != PX_YNODE_SEQ) /* [] is fine: no upgrade passes */
+        return px_conf_err(cx, v, "expected a sequence of protocol names, like [websocket]");
+    char **names = px_conf_alloc(cx, (v->nitems + 1) * sizeof(*names));
+    if (names == NULL)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < v->nitems; i++) {
+        px_ynode_t *m = v->items[i];
+        size_t mark = px_conf_path_index(cx, i);
+        if (px_conf_scalar(cx, m, "a protocol name") < 0) {
+            rc = -1;
+        } else if (!px_conf_is_token(m->str, m->len)) {
+            rc = px_conf_err(cx, m, "invalid protocol name %s", px_conf_q(cx, m->str, m->len));
+        } else if ((names[i] = px_conf_dup(cx, m->str, m->len)) == NULL) {
+            rc = -1;
+        } else {
+            for (char *p = names[i]; *p != '\0'; p++)
+                *p = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
+            if (strcmp(names[i], "h2c") == 0)
+                rc = px_conf_err(cx, m,
+                                 "h2c is never passed through (the upgrade to HTTP/2 "
+                                 "is between the client and pyxis)");
+            for (size_t j = 0; j < i && rc == 0; j++)
+                if (names[j] != NULL && strcmp(names[j], names[i]) == 0)
+                    rc = px_conf_err(cx, m, "%s is listed twice", names[i]);
+        }
+        px_conf_path_pop(cx, mark);
+    }
+    r->upgrades = (const char *const *)names;
+    r->nupgrades = v->nitems;
+    return rc;
+}
+
 /* Action keys first, then the keys only allowed with upstream: px_conf_route() relies on it. */
 static const px_conf_key_t px_conf_route_keys[] = {
     PX_KEY_FN("upstream", px_conf_set_route_upstream),
@@ -782,6 +820,8 @@ static const px_conf_key_t px_conf_route_keys[] = {
     PX_KEY_DURATION("timeout", px_conf_route_t, timeout_ms, 0),
     PX_KEY_DURATION("first_byte_timeout", px_conf_route_t, first_byte_timeout_ms, 0),
     PX_KEY_FN_AT("retry", px_conf_set_retry, px_conf_route_t, retry),
+    PX_KEY_FN("upgrade", px_conf_set_upgrade),
+    PX_KEY_DURATION("tunnel_idle_timeout", px_conf_route_t, tunnel_idle_timeout_ms, 0),
     PX_KEY_FN_AT("name", px_conf_set_name, px_conf_route_t, name),
     PX_KEY_FN("match", px_conf_set_match),
     PX_KEY_FN("filters", px_conf_set_filters),
@@ -790,8 +830,12 @@ static const px_conf_key_t px_conf_route_keys[] = {
 static int px_conf_route(px_conf_ctx_t *cx, px_ynode_t *v, px_conf_route_t *r)
 {
     static const char *const actions[] = {"upstream", "respond", "redirect"};
+    static const char *const websocket[] = {"websocket"};
     px_ynode_t *seen[PX_CONF_MAX_KEYS];
     r->timeout_ms = 60 * 1000;
+    r->upgrades = websocket;
+    r->nupgrades = 1;
+    r->tunnel_idle_timeout_ms = 5 * 60 * 1000;
     r->respond_status = 200;
     r->redirect_status = 302;
     px_conf_retry_defaults(&r->retry);
@@ -807,7 +851,7 @@ static int px_conf_route(px_conf_ctx_t *cx, px_ynode_t *v, px_conf_route_t *r)
     if ((seen[0] != NULL) + (seen[1] != NULL) + (seen[2] != NULL) > 1)
         return -1;
     if (action != seen[0]) {
-        for (size_t i = 3; i < 7; i++)
+        for (size_t i = 3; i < 9; i++)
             if (seen[i] != NULL)
                 rc = px_conf_err(cx, seen[i],
                                  "\"%s\" is only allowed with \"upstream\" (this "

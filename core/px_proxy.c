@@ -31,6 +31,7 @@
 #include "px_log.h"
 #include "px_pool.h"
 #include "px_proxy.h"
+#include "px_tunnel.h"
 #include "px_txn.h"
 #include "px_upstream.h"
 #include "px_worker.h"
@@ -220,9 +221,16 @@ int px_proxy_build_request_headers(px_txn_t *t)
     if (host.len > 0)
         out->items[out->n++] = (px_header_t){host_name, host};
 
+    /* An upgrade the route lets through keeps its Upgrade fields (px_proxy_write_request_head
+     * adds Connection: upgrade); any other is dropped with the hop-by-hop fields. */
+    t->upgrading = px_tunnel_wanted(t);
     px_proxy_conn_t conn = px_proxy_conn_fields(r->headers, r->nheaders);
     for (size_t i = 0; i < r->nheaders; i++) {
         const px_header_t *h = &r->headers[i];
+        if (t->upgrading && PX_H1_TOKEN_EQ(h->name, "upgrade")) {
+            out->items[out->n++] = *h;
+            continue;
+        }
         if (PX_H1_TOKEN_EQ(h->name, "host") || PX_H1_TOKEN_EQ(h->name, "expect") ||
             px_proxy_hop_by_hop(h->name) || px_proxy_conn_listed(&conn, h->name))
             continue;
@@ -286,6 +294,8 @@ static int px_proxy_write_request_head(px_txn_t *t)
                         (unsigned long long)t->req_out_left);
     else if (t->req_out == PX_BODY_CHUNKED)
         flen = snprintf(framing, sizeof(framing), "Transfer-Encoding: chunked\r\n");
+    else if (t->upgrading)
+        flen = snprintf(framing, sizeof(framing), "Connection: upgrade\r\n");
     const px_str_t line[] = {r->method, PX_STR(" "), target, PX_STR(" HTTP/1.1\r\n")};
     if (px_h1_write_head(px_io_output(t->uconn->io), line, 4, &t->req_headers, framing,
                          (size_t)flen) < 0)
@@ -864,10 +874,14 @@ static int px_proxy_write_response_head(px_txn_t *t)
 }
 
 /* The response head is ready and the filters let it through: send it, start the body.
- * Returns 1, or -1 when the txn failed (and may be gone). */
+ * Returns 1, or -1 when the txn failed (and may be gone) or became a tunnel (px_tunnel.h). */
 static int px_proxy_response_go(px_txn_t *t)
 {
     px_uconn_t *uc = t->uconn;
+    if (t->switching) {
+        px_tunnel_start(t); /* the exchange continues as a tunnel, or has failed */
+        return -1;
+    }
     if (px_proxy_write_response_head(t) < 0) {
         px_proxy_detach(t, 0);
         px_txn_fail(t, 500, "out of memory");
@@ -953,11 +967,7 @@ static int px_proxy_read_response_head(px_txn_t *t)
                                                err.reason ? err.reason : "unparsable head"));
             return -1;
         }
-        if (resp.status < 200) {
-            if (resp.status == 101) {
-                px_proxy_upstream_failed(t, 502, "upstream switched protocols (not supported)");
-                return -1;
-            }
+        if (resp.status < 200 && resp.status != 101) {
             /* 100 Continue, 103 Early Hints: interim, not forwarded. Each head is copied
              * into the txn pool, so an upstream may not send them without end. */
             if (++uc->interim > PX_PROXY_MAX_INTERIM) {
@@ -968,6 +978,13 @@ static int px_proxy_read_response_head(px_txn_t *t)
         }
         uc->head_done = 1;
         px_proxy_stop_try_timer(t);
+        const char *bad101 = resp.status == 101 ? px_tunnel_accept_101(t, &resp) : NULL;
+        if (bad101 != NULL) {
+            px_proxy_report(t, PX_EP_GATEWAY_ERROR);
+            px_proxy_detach(t, 0);
+            px_txn_fail(t, 502, bad101);
+            return -1;
+        }
         px_proxy_report(t, resp.status < 500                          ? PX_EP_SUCCESS
                            : resp.status >= 502 && resp.status <= 504 ? PX_EP_GATEWAY_ERROR
                                                                       : PX_EP_5XX);
@@ -977,7 +994,8 @@ static int px_proxy_read_response_head(px_txn_t *t)
         t->resp_body_kind = px_h1_response_body(&resp, t->req.method_id);
         t->resp_keepalive = t->resp_body_kind != PX_BODY_CLOSE &&
                             !(resp.flags & PX_H1_CONN_CLOSE) &&
-                            (resp.version == 11 || (resp.flags & PX_H1_CONN_KEEPALIVE));
+                            (resp.version == 11 || (resp.flags & PX_H1_CONN_KEEPALIVE)) &&
+                            !t->upgrading; /* see docs/proxy.md#websocket */
         if (px_proxy_build_response_headers(t, &resp) < 0) {
             px_proxy_detach(t, 0);
             px_txn_fail(t, 500, "out of memory");

@@ -161,6 +161,12 @@ typedef struct px_txn_s {
     const char *error;          /* cause of a local error reply, for the log */
     unsigned close_client : 1;  /* close the downstream connection after this txn */
     unsigned continue_sent : 1; /* "100 Continue" was written */
+
+    /* HTTP/1.1 Upgrade (px_tunnel.h) */
+    unsigned upgrading : 1;     /* the request's Upgrade goes upstream, with Connection: upgrade */
+    unsigned switching : 1;     /* the upstream answered 101 Switching Protocols */
+    px_str_t resp_upgrade;      /* the 101's Upgrade value, sent on to the client */
+    struct px_tunnel_s *tunnel; /* once the 101 went out: relaying bytes both ways (pool) */
 } px_txn_t;
 
 #endif

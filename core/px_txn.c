@@ -105,6 +105,14 @@ void px_txn_free(px_txn_t *t)
 void px_txn_abort(px_txn_t *t)
 {
     t->conn->txn = NULL;
+    if (t->tunnel != NULL) {
+        /* An upgraded connection closed under it (the worker stops): it still gets its one
+         * access-log line. */
+        if (t->error == NULL)
+            t->error = "tunnel closed: pyxis stopped";
+        px_txn_finish(t);
+        return;
+    }
     px_txn_free(t);
 }
 

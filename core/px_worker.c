@@ -27,6 +27,7 @@
 #include "px_log.h"
 #include "px_module_api.h"
 #include "px_tls.h"
+#include "px_tunnel.h"
 #include "px_endpoint.h"
 #include "px_upstream.h"
 #include "px_worker.h"
@@ -171,6 +172,13 @@ static int px_worker_size_scratch(px_worker_t *w, const px_conf_t *conf)
 
 static void px_worker_retire(px_worker_t *w, px_wgen_t *old)
 {
+    /* Tunnels (upgraded connections) would keep the old view as long as they last: they close
+     * within the new generation's drain_timeout. */
+    for (px_link_t *l = w->conns.next; l != &w->conns; l = l->next) {
+        px_h1_conn_t *c = (px_h1_conn_t *)l;
+        if (c->wgen == old && c->txn != NULL)
+            px_tunnel_drain(c->txn, w->cur->gen->conf->drain_timeout_ms);
+    }
     px_worker_free_listeners(old);
     px_upstream_close_idle(old);
     px_module_cancel_worker_timers(old); /* background jobs stop on reload */

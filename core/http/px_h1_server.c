@@ -33,6 +33,7 @@
 #include "px_pool.h"
 #include "px_tls.h"
 #include "px_tls_vars.h"
+#include "px_tunnel.h"
 #include "px_txn.h"
 #include "px_worker.h"
 
@@ -329,8 +330,11 @@ void px_h1_conn_abort(px_h1_conn_t *c)
 void px_h1_conn_drain(px_h1_conn_t *c)
 {
     if (c->state == PX_CONN_TXN) {
-        if (c->txn != NULL)
+        if (c->txn != NULL) {
             c->txn->close_client = 1;
+            /* A tunnel has no response end to wait for: it closes at drain_timeout. */
+            px_tunnel_drain(c->txn, c->wgen->gen->conf->drain_timeout_ms);
+        }
         return;
     }
     if (c->state != PX_CONN_CLOSING)
