@@ -65,6 +65,7 @@ static void test_bound(void)
 
 int main(void)
 {
+    plan_no_plan();
     test_status_lines();
     test_bound();
     return done_testing();
