@@ -25,6 +25,7 @@ typedef enum {
 
 struct px_h1_conn_s {
     px_link_t link; /* in worker->conns (must stay first) */
+    px_down_t down; /* what the current txn sees of this connection */
     px_worker_t *worker;
     px_wgen_t *wgen; /* counted in wgen->active */
     size_t listener; /* index in wgen->gen->conf->listeners */
