@@ -29,6 +29,7 @@
 
 #include "px_h1_server.h"
 #include "px_h1_write.h"
+#include "px_h2_server.h"
 #include "px_io.h"
 #include "px_http1.h"
 #include "px_log.h"
@@ -65,6 +66,8 @@ static void px_h1_conn_arm(px_h1_conn_t *c, uint64_t ms)
 static void px_h1_conn_free(px_h1_conn_t *c)
 {
     px_worker_t *w = c->worker;
+    if (c->h2 != NULL)
+        px_h2_session_free(c->h2);
     if (c->txn != NULL)
         px_txn_abort(c->txn);
     if (c->io != NULL)
@@ -195,6 +198,16 @@ static void px_h1_conn_read_head(px_h1_conn_t *c)
         /* The first byte of the next request: the header timeout starts now. */
         c->state = PX_CONN_HEAD;
         px_h1_conn_arm(c, c->lconf->client_header_timeout_ms);
+    }
+    if (c->lconf->http2.enabled && c->requests == 0 && c->scanned == 0) {
+        /* HTTP/2 with prior knowledge: the connection preface instead of a request line. */
+        size_t n = len < PX_H2_PREFACE_LEN ? len : PX_H2_PREFACE_LEN;
+        const char *p = (const char *)evbuffer_pullup(in, (ssize_t)n);
+        if (memcmp(p, PX_H2_PREFACE, n) == 0) {
+            if (n == PX_H2_PREFACE_LEN && px_h2_session_start(c) < 0)
+                px_h1_conn_close(c);
+            return; /* else wait for the rest of it */
+        }
     }
     if (c->scanned == 0) {
         /* Tolerate a few empty lines before the request line (RFC 9112 section 2.2). */
@@ -337,8 +350,19 @@ void px_h1_conn_abort(px_h1_conn_t *c)
     px_h1_conn_start_closing(c);
 }
 
+void px_h1_conn_new_gen(px_h1_conn_t *c)
+{
+    if (c->h2 != NULL && c->state != PX_CONN_CLOSING)
+        px_h2_goaway(c->h2);
+}
+
 void px_h1_conn_drain(px_h1_conn_t *c)
 {
+    if (c->h2 != NULL) {
+        if (c->state != PX_CONN_CLOSING)
+            px_h2_goaway(c->h2);
+        return;
+    }
     if (c->state == PX_CONN_TXN) {
         if (c->txn != NULL)
             c->txn->close_client = 1;
@@ -351,6 +375,10 @@ void px_h1_conn_drain(px_h1_conn_t *c)
 static void px_h1_conn_readcb(px_io_t *io, void *arg)
 {
     px_h1_conn_t *c = arg;
+    if (c->h2 != NULL && c->state != PX_CONN_CLOSING) {
+        px_h2_readable(c->h2);
+        return;
+    }
     switch (c->state) {
     case PX_CONN_HEAD:
     case PX_CONN_KEEPALIVE: px_h1_conn_read_head(c); break;
@@ -368,6 +396,10 @@ static void px_h1_conn_readcb(px_io_t *io, void *arg)
 static void px_h1_conn_writecb(px_io_t *io, void *arg)
 {
     px_h1_conn_t *c = arg;
+    if (c->h2 != NULL && c->state != PX_CONN_CLOSING) {
+        px_h2_writable(c->h2);
+        return;
+    }
     switch (c->state) {
     case PX_CONN_TXN: px_txn_client_writable(c->txn); break;
     case PX_CONN_KEEPALIVE:
@@ -407,6 +439,13 @@ static void px_h1_conn_eventcb(px_io_t *io, short what, void *arg)
     px_h1_conn_t *c = arg;
     if (what & PX_IO_CONNECTED) {
         c->handshaking = 0; /* the TLS handshake is done */
+        if (c->lconf->http2.enabled && px_tls_alpn_h2(px_io_ssl(io)) && c->h2 == NULL &&
+            px_h2_session_start(c) < 0)
+            px_h1_conn_free(c);
+        return;
+    }
+    if (c->h2 != NULL && c->state != PX_CONN_CLOSING) {
+        px_h1_conn_free(c); /* EOF, error: the streams end with the connection */
         return;
     }
     if (c->handshaking && (what & PX_IO_ERROR)) {
@@ -463,6 +502,10 @@ static void px_h1_conn_eventcb(px_io_t *io, short what, void *arg)
 static void px_h1_conn_timercb(evutil_socket_t fd, short what, void *arg)
 {
     px_h1_conn_t *c = arg;
+    if (c->h2 != NULL && c->state != PX_CONN_CLOSING) {
+        px_h2_timeout(c->h2);
+        return;
+    }
     switch (c->state) {
     case PX_CONN_HEAD: {
         if (c->handshaking) {
