@@ -313,8 +313,8 @@ static int px_tls_conf_set_alpn(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, con
             rc = -1;
         } else if (strcmp(p->str, "h2") == 0) {
             rc = px_conf_err(cx, p,
-                             "h2 is offered by the listener's http2: { enabled: true }, "
-                             "not by alpn");
+                             "HTTP/2 (h2) is not supported yet in alpn (a listener offers h2 "
+                             "with http2: { enabled: true })");
         } else if (strcmp(p->str, "http/1.1") != 0) {
             rc = px_conf_err(cx, p, "unknown protocol %s (supported: http/1.1)",
                              px_conf_q(cx, p->str, p->len));
