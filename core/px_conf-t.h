@@ -78,6 +78,15 @@ typedef struct {
     uint64_t max_body;    /* max_body_size, default 0 = unlimited */
 } px_conf_limits_t;
 
+/* listeners[].http2: the HTTP/2 server (px_h2_server.c) */
+typedef struct {
+    int enabled;                     /* enabled, default false */
+    uint64_t max_concurrent_streams; /* default 128 */
+    uint64_t initial_window_size;    /* per stream, default 64k */
+    uint64_t connection_window_size; /* default 1m */
+    uint64_t max_header_list_size;   /* default: limits.max_header_size */
+} px_conf_http2_t;
+
 /* One `name: value` pair in match.headers, respond.headers, ... */
 typedef struct {
     char *name; /* lowercased */
@@ -192,6 +201,7 @@ typedef struct {
                                           default 60s */
     uint64_t max_requests_per_conn;    /* keepalive_requests, default 1000; 0 = unlimited */
     px_conf_limits_t limits;
+    px_conf_http2_t http2;
     px_conf_forwarded_t forwarded;
     px_conf_access_log_t access_log; /* listener's access log; when not configured the
                                         loader copies the top-level one here */

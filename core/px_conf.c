@@ -350,6 +350,27 @@ static const px_conf_key_t px_conf_limits_keys[] = {
     PX_KEY_SIZE("max_body_size", px_conf_limits_t, max_body, 0),
 };
 
+static const px_conf_key_t px_conf_http2_keys[] = {
+    PX_KEY_BOOL("enabled", px_conf_http2_t, enabled),
+    PX_KEY_UINT("max_concurrent_streams", px_conf_http2_t, max_concurrent_streams, 1, 65535),
+    PX_KEY_SIZE("initial_window_size", px_conf_http2_t, initial_window_size, 1),
+    PX_KEY_SIZE("connection_window_size", px_conf_http2_t, connection_window_size, 1),
+    PX_KEY_SIZE("max_header_list_size", px_conf_http2_t, max_header_list_size, 1),
+};
+
+static int px_conf_set_http2(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
+{
+    px_ynode_t *seen[PX_CONF_MAX_KEYS] = {NULL};
+    px_conf_http2_t *h = &((px_conf_listener_t *)obj)->http2;
+    int rc = px_conf_walk(cx, v, px_conf_http2_keys, PX_KEY_NELTS(px_conf_http2_keys), h, seen);
+    /* RFC 9113 section 6.5.2 / 6.9.1: windows are at most 2^31-1 bytes. */
+    if (h->initial_window_size > 0x7fffffff)
+        rc = px_conf_err(cx, seen[2], "initial_window_size is at most 2147483647 bytes");
+    if (h->connection_window_size > 0x7fffffff)
+        rc = px_conf_err(cx, seen[3], "connection_window_size is at most 2147483647 bytes");
+    return rc;
+}
+
 static int px_conf_set_limits(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
 {
     return px_conf_walk(cx, v, px_conf_limits_keys, PX_KEY_NELTS(px_conf_limits_keys),
@@ -897,6 +918,7 @@ static const px_conf_key_t px_conf_listener_keys[] = {
     PX_KEY_UINT("keepalive_requests", px_conf_listener_t, max_requests_per_conn, 0, UINT32_MAX),
     PX_KEY_UINT("backlog", px_conf_listener_t, backlog, 1, 65535),
     PX_KEY_FN("limits", px_conf_set_limits),
+    PX_KEY_FN("http2", px_conf_set_http2),
     PX_KEY_FN("forwarded", px_conf_set_forwarded),
     PX_KEY_FN_AT("access_log", px_conf_set_access_log, px_conf_listener_t, access_log),
     PX_KEY_FN("tls", px_conf_set_listener_tls),
@@ -915,6 +937,9 @@ static int px_conf_listener(px_conf_ctx_t *cx, px_ynode_t *v, size_t index, px_c
     l->limits.max_head = 16 * 1024;
     l->limits.max_headers = 100;
     l->limits.max_uri = 8 * 1024;
+    l->http2.max_concurrent_streams = 128;
+    l->http2.initial_window_size = 64 * 1024;
+    l->http2.connection_window_size = 1024 * 1024;
     l->forwarded.mode = PX_XFF_APPEND;
     int rc =
         px_conf_walk(cx, v, px_conf_listener_keys, PX_KEY_NELTS(px_conf_listener_keys), l, seen);
@@ -924,6 +949,10 @@ static int px_conf_listener(px_conf_ctx_t *cx, px_ynode_t *v, size_t index, px_c
         if ((l->name = px_conf_dup(cx, buf, strlen(buf))) == NULL)
             return -1;
     }
+    if (l->http2.max_header_list_size == 0)
+        l->http2.max_header_list_size = l->limits.max_head;
+    if (l->tls != NULL)
+        l->tls->h2 = l->http2.enabled != 0;
     for (size_t i = 0; i < l->nroutes; i++) {
         px_conf_route_t *r = &l->routes[i];
         if (r->name != NULL)

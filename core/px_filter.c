@@ -13,7 +13,6 @@
 #include <event2/event.h>
 
 #include "px_filter.h"
-#include "px_h1_server.h"
 #include "px_log.h"
 #include "px_module.h"
 #include "px_module_api.h"
@@ -194,7 +193,7 @@ static px_status_t px_filter_run(px_txn_t *t, px_fphase_t phase, int last, px_fc
             c->phase = PX_FPHASE_NONE;
             return PX_DECLINED;
         default:
-            px_log_error("%s %s: filter %s failed in %s", t->route->name, t->conn->peer_text,
+            px_log_error("%s %s: filter %s failed in %s", t->route->name, t->down->peer_text,
                          t->filters[i].f->module->desc.name, px_filter_phase_name(phase));
             break;
         }

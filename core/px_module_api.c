@@ -19,7 +19,6 @@
 #include "config.h"
 #include "px_endpoint-t.h"
 #include "px_filter.h"
-#include "px_h1_server.h"
 #include "px_headers.h"
 #include "px_http1.h"
 #include "px_io.h"
@@ -254,7 +253,7 @@ static pyxis_str_t px_api_req_host(pyxis_txn_t *txn)
 static pyxis_str_t px_api_req_scheme(pyxis_txn_t *txn)
 {
     pyxis_str_t http = PYXIS_STR("http"), https = PYXIS_STR("https");
-    return px_io_is_tls(T(txn)->conn->io) ? https : http;
+    return px_io_is_tls(T(txn)->down->io) ? https : http;
 }
 
 static int px_api_req_version(pyxis_txn_t *txn)
@@ -264,14 +263,14 @@ static int px_api_req_version(pyxis_txn_t *txn)
 
 static pyxis_str_t px_api_client_addr(pyxis_txn_t *txn)
 {
-    const char *p = T(txn)->conn->peer_text;
+    const char *p = T(txn)->down->peer_text;
     pyxis_str_t s = {p, strlen(p)};
     return s;
 }
 
 static unsigned px_api_client_port(pyxis_txn_t *txn)
 {
-    const struct sockaddr_storage *ss = &T(txn)->conn->peer;
+    const struct sockaddr_storage *ss = T(txn)->down->peer;
     if (ss->ss_family == AF_INET)
         return ntohs(((const struct sockaddr_in *)ss)->sin_port);
     if (ss->ss_family == AF_INET6)
@@ -444,7 +443,7 @@ pyxis_rc_t px_api_var(pyxis_txn_t *txn, pyxis_str_t name, pyxis_str_t *value)
 #define PX_HAS_PREFIX(lit)                                                                         \
     (name.len > sizeof(lit) - 1 && memcmp(name.data, lit, sizeof(lit) - 1) == 0)
     if (PX_IS("remote_addr"))
-        return px_api_var_cstr(value, t->conn->peer_text);
+        return px_api_var_cstr(value, t->down->peer_text);
     if (PX_IS("remote_port"))
         return px_api_var_text(t, value, "%u", px_api_client_port(txn));
     if (PX_IS("request_id"))
@@ -486,7 +485,7 @@ pyxis_rc_t px_api_var(pyxis_txn_t *txn, pyxis_str_t name, pyxis_str_t *value)
         return PYXIS_OK;
     }
     if (PX_IS("scheme"))
-        return px_api_var_cstr(value, px_io_is_tls(t->conn->io) ? "https" : "http");
+        return px_api_var_cstr(value, px_io_is_tls(t->down->io) ? "https" : "http");
     if (PX_IS("route"))
         return px_api_var_cstr(value, t->route ? t->route->name : NULL);
     if (PX_IS("upstream"))
@@ -741,7 +740,7 @@ static void px_api_logv(pyxis_txn_t *txn, pyxis_log_level_t level, const char *f
     px_txn_t *t = T(txn);
     if (t != NULL)
         px_log_write((px_log_level_t)level, "[%s] %s %s: %s (request %u-%llu)", mod,
-                     t->route ? t->route->name : t->listener->name, t->conn->peer_text, msg,
+                     t->route ? t->route->name : t->listener->name, t->down->peer_text, msg,
                      t->worker->id, (unsigned long long)t->id);
     else
         px_log_write((px_log_level_t)level, "[%s] %s", mod, msg);

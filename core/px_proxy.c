@@ -24,7 +24,6 @@
 #include "px_endpoint-t.h"
 #include "px_endpoint.h"
 #include "px_filter.h"
-#include "px_h1_server.h"
 #include "px_h1_write.h"
 #include "px_http1.h"
 #include "px_io.h"
@@ -46,11 +45,19 @@ static void px_proxy_pump_response(px_txn_t *t);
 
 static struct evbuffer *px_client_out(px_txn_t *t)
 {
-    return px_io_output(t->conn->io);
+    return t->down->ops->body_out(t->down);
 }
 static struct evbuffer *px_client_in(px_txn_t *t)
 {
-    return px_io_input(t->conn->io);
+    return t->down->ops->body_in(t->down);
+}
+static void px_client_read(px_txn_t *t, int on)
+{
+    t->down->ops->read(t->down, on);
+}
+static void px_client_timeouts(px_txn_t *t, uint64_t read_ms, uint64_t write_ms)
+{
+    t->down->ops->timeouts(t->down, read_ms, write_ms);
 }
 
 /* ---- request head ------------------------------------------------------------------------- */
@@ -169,7 +176,7 @@ int px_proxy_trusted(const px_txn_t *t)
 {
     const px_conf_forwarded_t *f = &t->listener->forwarded;
     for (size_t i = 0; i < f->ntrusted; i++) {
-        if (px_proxy_cidr_has(&f->trusted[i], &t->conn->peer))
+        if (px_proxy_cidr_has(&f->trusted[i], t->down->peer))
             return 1;
     }
     return 0;
@@ -255,11 +262,11 @@ int px_proxy_build_request_headers(px_txn_t *t)
     }
     if (fwd->mode == PX_XFF_OFF)
         return 0;
-    px_str_t client = {t->conn->peer_text, strlen(t->conn->peer_text)};
+    px_str_t client = {t->down->peer_text, strlen(t->down->peer_text)};
     px_str_t xff = xff_in.len ? px_proxy_concat(t->pool, xff_in, ", ", client) : client;
     if (px_headers_add(out, t->pool, xff_name, xff) < 0 ||
         (!have_xfp &&
-         px_headers_add(out, t->pool, xfp_name, px_io_is_tls(t->conn->io) ? https : http) < 0) ||
+         px_headers_add(out, t->pool, xfp_name, px_io_is_tls(t->down->io) ? https : http) < 0) ||
         (!have_xfh && r->authority.len > 0 &&
          px_headers_add(out, t->pool, xfh_name, r->authority) < 0))
         return -1;
@@ -501,7 +508,7 @@ static void px_proxy_body_buffered(pyxis_txn_t *txn, void *arg)
 
 void px_proxy_start(px_txn_t *t)
 {
-    px_io_read_disable(t->conn->io);
+    px_client_read(t, 0);
     if (t->wup == NULL) {
         px_wup_t *u = &t->wgen->ups[t->upstream->index];
         uint64_t max = t->upstream->breakers.max_requests;
@@ -636,7 +643,7 @@ static void px_proxy_send(px_txn_t *t)
     t->req_body.limit = t->listener->limits.max_body;
     t->req_body.chunked.max_trailers = (size_t)t->listener->limits.max_head;
     if ((r->flags & PX_H1_EXPECT_CONTINUE) && r->body != PX_BODY_NONE && !t->continue_sent) {
-        evbuffer_add(px_client_out(t), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        t->down->ops->send_continue(t->down);
         t->continue_sent = 1;
     }
     px_io_t *ub = t->uconn->io;
@@ -655,8 +662,8 @@ static void px_proxy_request_sent(px_txn_t *t)
                                                       : t->upstream->first_byte_timeout_ms;
         px_io_set_timeouts(t->uconn->io, ms, 0);
     }
-    px_io_set_timeouts(t->conn->io, 0, 0);
-    px_io_read_enable(t->conn->io); /* to notice EOF; pipelined bytes wait */
+    px_client_timeouts(t, 0, 0);
+    px_client_read(t, 1); /* to notice EOF; pipelined bytes wait */
 }
 
 static void px_proxy_pump_request_filtered(px_txn_t *t);
@@ -675,7 +682,7 @@ static int px_proxy_request_chunk(px_txn_t *t, int last)
 {
     switch (px_filter_body(t, PX_FPHASE_REQ_BODY, last, px_proxy_pump_request_filtered)) {
     case PX_OK: break;
-    case PX_AGAIN: px_io_read_disable(t->conn->io); return 0;
+    case PX_AGAIN: px_client_read(t, 0); return 0;
     case PX_DECLINED:
         if (t->resp_state == PX_TXN_RESP_NONE) {
             px_proxy_detach(t, 0);
@@ -715,7 +722,7 @@ static void px_proxy_pump_request_filtered(px_txn_t *t)
     struct evbuffer *up_out = px_io_output(t->uconn->io);
     for (;;) {
         if (evbuffer_get_length(up_out) >= PX_PROXY_HIGH) {
-            px_io_read_disable(t->conn->io); /* writable() resumes */
+            px_client_read(t, 0); /* writable() resumes */
             return;
         }
         px_h1_error_t err = {400, NULL, 0};
@@ -732,9 +739,9 @@ static void px_proxy_pump_request_filtered(px_txn_t *t)
         }
         int last = rc == PX_OK;
         if (!last && evbuffer_get_length(t->req_chunk) == 0) {
-            px_io_set_timeouts(t->conn->io, t->listener->client_body_timeout_ms,
+            px_client_timeouts(t, t->listener->client_body_timeout_ms,
                                t->listener->send_timeout_ms);
-            px_io_read_enable(t->conn->io);
+            px_client_read(t, 1);
             return;
         }
         if (px_proxy_request_chunk(t, last) == 0 || last)
@@ -770,13 +777,12 @@ static void px_proxy_pump_request(px_txn_t *t)
         return;
     }
     if (evbuffer_get_length(up_out) >= PX_PROXY_HIGH) {
-        px_io_read_disable(t->conn->io); /* writable() resumes */
+        px_client_read(t, 0); /* writable() resumes */
         return;
     }
     /* Wait for more body bytes, at most client_body_timeout between two reads. */
-    px_io_set_timeouts(t->conn->io, t->listener->client_body_timeout_ms,
-                       t->listener->send_timeout_ms);
-    px_io_read_enable(t->conn->io);
+    px_client_timeouts(t, t->listener->client_body_timeout_ms, t->listener->send_timeout_ms);
+    px_client_read(t, 1);
 }
 
 void px_proxy_client_readable(px_txn_t *t)
@@ -820,44 +826,30 @@ static int px_proxy_build_response_headers(px_txn_t *t, const px_h1_response_t *
 /* Write the response head to the client; decides the client-side framing. */
 static int px_proxy_write_response_head(px_txn_t *t)
 {
-    px_body_kind_t in = t->resp_body_kind, fout = in;
+    px_body_kind_t in = t->resp_body_kind, fout, announce = in;
     int filtered = in != PX_BODY_NONE && px_filter_has_body(t, PX_FPHASE_RESP_BODY);
-    if (in == PX_BODY_CHUNKED || in == PX_BODY_CLOSE ||
-        (filtered && t->resp_body_change && in == PX_BODY_LENGTH)) {
-        if (t->req.version == 11) {
-            fout = PX_BODY_CHUNKED;
-        } else {
-            fout = PX_BODY_CLOSE; /* an HTTP/1.0 client reads until we close */
-            t->close_client = 1;
-        }
+    if (filtered && t->resp_body_change && in == PX_BODY_LENGTH)
+        announce = PX_BODY_CHUNKED; /* the length is not known any more */
+    char attempts[12];
+    px_header_t extra[2];
+    size_t nextra = 0;
+    if (px_proxy_attempts_header(t)) {
+        extra[nextra].name = (px_str_t)PX_STR("x-pyxis-attempts");
+        extra[nextra].value = (px_str_t){attempts, 0};
+        extra[nextra++].value.len = (size_t)snprintf(attempts, sizeof(attempts), "%u", t->attempts);
     }
-    char extra[192];
-    int n = 0;
-    if (px_proxy_attempts_header(t))
-        n = snprintf(extra, sizeof(extra), "x-pyxis-attempts: %u\r\n", t->attempts);
-    if (t->overflow != NULL) /* a breaker (max_retries) kept this answer from being retried */
-        n += snprintf(extra + n, sizeof(extra) - (size_t)n, "x-pyxis-overflow: %s\r\n",
-                      t->overflow);
-    if (fout == PX_BODY_LENGTH)
-        n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Content-Length: %llu\r\n",
-                      (unsigned long long)t->resp_content_length);
-    else if (fout == PX_BODY_CHUNKED)
-        n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Transfer-Encoding: chunked\r\n");
-    if (t->close_client || t->worker->draining)
-        n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Connection: close\r\n");
-    else if (t->req.version == 10)
-        n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Connection: keep-alive\r\n");
-
-    int st = t->status;
-    char status[4] = {(char)('0' + st / 100 % 10), (char)('0' + st / 10 % 10),
-                      (char)('0' + st % 10), '\0'};
+    if (t->overflow != NULL) { /* a breaker (max_retries) kept this answer from being retried */
+        extra[nextra].name = (px_str_t)PX_STR("x-pyxis-overflow");
+        extra[nextra++].value = (px_str_t){t->overflow, strlen(t->overflow)};
+    }
     px_str_t reason = t->resp_reason;
     if (t->status_changed) {
-        reason.data = px_http_reason(st);
+        reason.data = px_http_reason(t->status);
         reason.len = strlen(reason.data);
     }
-    const px_str_t line[] = {PX_STR("HTTP/1.1 "), {status, 3}, PX_STR(" "), reason, PX_STR("\r\n")};
-    if (px_h1_write_head(px_client_out(t), line, 5, &t->resp_headers, extra, (size_t)n) < 0)
+    px_down_t *d = t->down;
+    if (d->ops->start_response(d, t, reason, extra, nextra, announce, t->resp_content_length,
+                               &fout) < 0)
         return -1;
     t->resp_head_sent = 1;
     t->resp_out = fout;
@@ -889,8 +881,8 @@ static int px_proxy_response_go(px_txn_t *t)
     }
     t->resp_state = PX_TXN_RESP_BODY;
     px_io_set_timeouts(uc->io, t->upstream->read_timeout_ms, 0);
-    px_io_set_write_low(t->conn->io, PX_PROXY_LOW);
-    px_io_set_timeouts(t->conn->io, 0, t->listener->send_timeout_ms);
+    t->down->ops->write_low(t->down, PX_PROXY_LOW);
+    px_client_timeouts(t, 0, t->listener->send_timeout_ms);
     return 1;
 }
 
@@ -1017,7 +1009,7 @@ static void px_proxy_response_done(px_txn_t *t)
     t->resp_state = PX_TXN_RESP_DONE;
     if (t->req_state != PX_TXN_REQ_DONE)
         t->close_client = 1;
-    px_h1_conn_txn_done(t->conn);
+    t->down->ops->done(t->down);
 }
 
 static void px_proxy_pump_response_filtered(px_txn_t *t);
@@ -1166,10 +1158,10 @@ void px_proxy_upstream_event(px_txn_t *t, short what)
         int timeout = (what & PX_IO_TIMEOUT) != 0;
         int err = timeout ? 0 : px_io_error(uc->io);
         const char *tls = timeout ? NULL : px_io_tls_error(uc->io);
-        const char *cause = timeout       ? "upstream connect timeout"
-                            : tls != NULL ? px_proxy_tls_cause(t, tls)
-                                          : px_pcause(t->pool, "cannot connect to upstream",
-                                                      strerror(err));
+        const char *cause = timeout ? "upstream connect timeout"
+                            : tls != NULL
+                                ? px_proxy_tls_cause(t, tls)
+                                : px_pcause(t->pool, "cannot connect to upstream", strerror(err));
         px_proxy_detach(t, 0);
         px_proxy_stop_try_timer(t);
         px_proxy_report(t, PX_EP_CONNECT_FAILURE);

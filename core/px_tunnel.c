@@ -32,7 +32,8 @@
 
 typedef struct px_tunnel_s {
     px_txn_t *t;
-    px_io_t *cio;        /* the client's (owned by t->conn) */
+    px_h1_conn_t *c;     /* the client's connection (an upgrade is HTTP/1 only) */
+    px_io_t *cio;        /* its socket (owned by c) */
     px_io_t *uio;        /* the upstream's (owned by t->uconn) */
     struct event *timer; /* idle timeout and drain deadline (pool memory) */
     uint64_t idle_ms;    /* 0: none */
@@ -114,7 +115,7 @@ int px_tunnel_wanted(const px_txn_t *t)
     unsigned need = PX_H1_CONN_UPGRADE | PX_H1_HAS_UPGRADE;
     if ((r->flags & need) != need || r->version != 11 || r->body != PX_BODY_NONE ||
         r->method_id != PX_METHOD_GET || t->route->action != PX_ACTION_UPSTREAM ||
-        t->route->nupgrades == 0)
+        t->route->nupgrades == 0 || px_h1_conn_of(t->down) == NULL)
         return 0;
     unsigned n = 0;
     for (size_t i = 0; i < r->nheaders; i++) {
@@ -172,7 +173,7 @@ static void px_tunnel_arm(px_tunnel_t *tn, uint64_t now);
 static void px_tunnel_end(px_tunnel_t *tn, const char *cause)
 {
     px_txn_t *t = tn->t;
-    px_h1_conn_t *c = t->conn;
+    px_h1_conn_t *c = tn->c;
     evtimer_del(tn->timer);
     px_log_debug("%s %s: tunnel closed (%s): %llu bytes to the upstream, %llu to the client",
                  t->route->name, c->peer_text, cause ? cause : "both sides done",
@@ -260,7 +261,7 @@ static void px_tunnel_client_event(px_io_t *io, short what, void *arg)
     px_tunnel_t *tn = arg;
     if (what & PX_IO_EOF) {
         tn->client_eof = 1;
-        tn->t->conn->peer_eof = 1;
+        tn->c->peer_eof = 1;
         px_tunnel_eof(tn, tn->cio, tn->uio);
         return;
     }
@@ -364,8 +365,8 @@ static int px_tunnel_write_head(px_txn_t *t)
         reason.len = strlen(reason.data);
     }
     const px_str_t line[] = {PX_STR("HTTP/1.1 101 "), reason, PX_STR("\r\n")};
-    if (px_h1_write_head(px_io_output(t->conn->io), line, 3, &t->resp_headers, extra, (size_t)n) <
-        0)
+    if (px_h1_write_head(px_io_output(px_h1_conn_of(t->down)->io), line, 3, &t->resp_headers, extra,
+                         (size_t)n) < 0)
         return -1;
     t->resp_head_sent = 1;
     return 0;
@@ -395,7 +396,8 @@ void px_tunnel_start(px_txn_t *t)
     t->close_client = 1;
     t->resp_body.moved = 0;
     tn->t = t;
-    tn->cio = t->conn->io;
+    tn->c = px_h1_conn_of(t->down);
+    tn->cio = tn->c->io;
     tn->uio = t->uconn->io;
     tn->timer = ev;
     tn->idle_ms = t->route->tunnel_idle_timeout_ms;
@@ -411,7 +413,7 @@ void px_tunnel_start(px_txn_t *t)
         px_io_set_read_high(ios[i], 0);
         px_io_set_write_low(ios[i], PX_TUNNEL_LOW);
     }
-    if (t->conn->worker->draining)
+    if (t->worker->draining)
         px_tunnel_drain(t, t->wgen->gen->conf->drain_timeout_ms);
     else
         px_tunnel_arm(tn, tn->last);

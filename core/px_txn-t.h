@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "px_conf-t.h"
+#include "px_down-t.h"
 #include "px_h1_body.h"
 #include "px_headers.h"
 #include "px_http1-t.h"
@@ -81,9 +82,10 @@ typedef struct px_txn_var_s {
 typedef struct px_txn_s {
     px_pool_t *pool;
     px_worker_t *worker;
-    px_wgen_t *wgen;    /* the generation this request runs on (counted) */
-    px_h1_conn_t *conn; /* the downstream connection */
+    px_wgen_t *wgen; /* the generation this request runs on (counted) */
+    px_down_t *down; /* the client side (px_down-t.h), borrowed until detach() */
     const px_conf_listener_t *listener;
+    size_t listener_index;        /* in wgen->gen->conf->listeners */
     const px_conf_route_t *route; /* NULL until matched */
     uint64_t id;                  /* per-worker sequence, with the worker id: request id */
 

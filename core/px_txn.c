@@ -16,8 +16,6 @@
 #include "px_endpoint-t.h"
 #include "px_filter.h"
 #include "px_h1_body.h"
-#include "px_h1_server.h"
-#include "px_h1_write.h"
 #include "px_http1.h"
 #include "px_io.h"
 #include "px_log.h"
@@ -73,19 +71,20 @@ const char *px_http_reason(int status)
     }
 }
 
-px_txn_t *px_txn_create(px_h1_conn_t *c)
+px_txn_t *px_txn_create(px_down_t *d, px_worker_t *w, px_wgen_t *wg, size_t listener)
 {
     px_pool_t *pool = px_pool_create(PX_POOL_DEFAULT_SIZE);
     if (pool == NULL)
         return NULL;
     px_txn_t *t = px_pcalloc(pool, sizeof(*t));
     t->pool = pool;
-    t->worker = c->worker;
-    t->wgen = c->wgen;
+    t->worker = w;
+    t->wgen = wg;
     t->wgen->active++;
-    t->conn = c;
-    t->listener = c->lconf;
-    t->id = ++c->worker->seq;
+    t->down = d;
+    t->listener = &wg->gen->conf->listeners[listener];
+    t->listener_index = listener;
+    t->id = ++w->seq;
     clock_gettime(CLOCK_MONOTONIC, &t->start);
     return t;
 }
@@ -104,7 +103,7 @@ void px_txn_free(px_txn_t *t)
 
 void px_txn_abort(px_txn_t *t)
 {
-    t->conn->txn = NULL;
+    t->down->ops->detach(t->down);
     if (t->tunnel != NULL) {
         /* An upgraded connection closed under it (the worker stops): it still gets its one
          * access-log line. */
@@ -124,7 +123,7 @@ static void px_txn_done(px_txn_t *t)
         evtimer_del(t->timer);
     if (t->req_state != PX_TXN_REQ_DONE)
         t->close_client = 1; /* the rest of the request body is still on the wire */
-    px_h1_conn_txn_done(t->conn);
+    t->down->ops->done(t->down);
 }
 
 /* ---- local replies ------------------------------------------------------------------------- */
@@ -204,7 +203,7 @@ static void px_txn_reply_body(px_txn_t *t)
 {
     int status = t->status;
     int has_body = px_txn_reply_has_body(t, status);
-    struct evbuffer *out = px_io_output(t->conn->io);
+    px_down_t *d = t->down;
     int filtered = has_body && px_filter_has_body(t, PX_FPHASE_RESP_BODY) && t->nreached > 0;
     if (filtered) {
         if (t->resp_chunk == NULL) {
@@ -228,26 +227,21 @@ static void px_txn_reply_body(px_txn_t *t)
         }
     }
     size_t body_len = filtered ? evbuffer_get_length(t->resp_chunk) : t->reply_body.len;
-    char extra[160];
-    int n = snprintf(extra, sizeof(extra), "Date: %s\r\n", px_worker_date(t->worker));
-    if (status >= 200 && status != 204 && status != 304)
-        n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Content-Length: %zu\r\n", body_len);
-    if (t->close_client || t->worker->draining)
-        n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Connection: close\r\n");
-    else if (t->req.version == 10)
-        n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Connection: keep-alive\r\n");
-    char code[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
-                    (char)('0' + status % 10), '\0'};
+    const char *date = px_worker_date(t->worker);
+    const px_header_t extra = {PX_STR("Date"), {date, strlen(date)}};
     const char *reason = px_http_reason(status);
-    const px_str_t line[] = {
-        PX_STR("HTTP/1.1 "), {code, 3}, PX_STR(" "), {reason, strlen(reason)}, PX_STR("\r\n")};
-    if (px_h1_write_head(out, line, 5, &t->resp_headers, extra, (size_t)n) < 0) {
+    px_body_kind_t fout;
+    if (d->ops->start_response(d, t, (px_str_t){reason, strlen(reason)}, &extra, 1,
+                               status >= 200 && status != 204 && status != 304 ? PX_BODY_LENGTH
+                                                                               : PX_BODY_NONE,
+                               body_len, &fout) < 0) {
         t->close_client = 1;
         px_txn_done(t);
         return;
     }
     t->resp_head_sent = 1;
     if (has_body) {
+        struct evbuffer *out = d->ops->body_out(d);
         if (filtered)
             evbuffer_add_buffer(out, t->resp_chunk);
         else if (body_len > 0)
@@ -273,7 +267,7 @@ void px_txn_local_reply(px_txn_t *t, int status, const char *cause)
      * Never the target or header values: they may carry credentials. */
     if (status >= 400) {
         px_log(status >= 500 ? PX_LOG_ERROR : PX_LOG_INFO, "%s %s: %d %s: %s%s%s%s",
-               t->route ? t->route->name : t->listener->name, t->conn->peer_text, status,
+               t->route ? t->route->name : t->listener->name, t->down->peer_text, status,
                px_http_reason(status), cause ? cause : px_http_reason(status),
                t->ep ? " (endpoint " : "", t->ep ? t->ep->addr.text : "", t->ep ? ")" : "");
     }
@@ -297,14 +291,14 @@ void px_txn_fail(px_txn_t *t, int status, const char *cause)
         return;
     }
     /* The response has started: closing is the only honest way to say it is incomplete. */
-    px_log_error("%s %s: response aborted after %d: %s%s%s%s", t->route->name, t->conn->peer_text,
+    px_log_error("%s %s: response aborted after %d: %s%s%s%s", t->route->name, t->down->peer_text,
                  t->status, cause, t->ep ? " (endpoint " : "", t->ep ? t->ep->addr.text : "",
                  t->ep ? ")" : "");
     t->error = cause;
-    px_h1_conn_t *c = t->conn;
-    c->txn = NULL;
+    px_down_t *d = t->down;
+    d->ops->detach(d);
     px_txn_finish(t);
-    px_h1_conn_abort(c);
+    d->ops->abort(d);
 }
 
 /* Expand a redirect location template. */
@@ -331,7 +325,7 @@ static void px_txn_redirect(px_txn_t *t)
         else if (PX_VAR_IS("query"))
             evbuffer_add(loc, r->query.data, r->query.len);
         else if (PX_VAR_IS("scheme"))
-            evbuffer_add(loc, "https", px_io_is_tls(t->conn->io) ? 5 : 4);
+            evbuffer_add(loc, "https", px_io_is_tls(t->down->io) ? 5 : 4);
         else if (PX_VAR_IS("request_uri")) {
             evbuffer_add(loc, r->path.data, r->path.len);
             if (r->has_query) {
@@ -400,14 +394,15 @@ static void px_txn_body_done(px_txn_t *t)
  * they do once the request went upstream; px_proxy_start disables reading again. */
 static void px_txn_watch_eof(px_txn_t *t)
 {
-    px_io_read_enable(t->conn->io);
+    t->down->ops->read(t->down, 1);
 }
 
 /* Read the whole request body into t->req_full (req_body_read()); tells the filter that
  * asked once it is complete. */
 static void px_txn_read_body(px_txn_t *t)
 {
-    struct evbuffer *in = px_io_input(t->conn->io);
+    px_down_t *d = t->down;
+    struct evbuffer *in = d->ops->body_in(d);
     px_h1_error_t err = {400, NULL, 0};
     px_status_t rc = px_h1_body_pump(&t->req_body, in, t->req_full, SIZE_MAX, &err);
     if (rc == PX_DECLINED) {
@@ -421,14 +416,13 @@ static void px_txn_read_body(px_txn_t *t)
         return;
     }
     if (rc == PX_AGAIN) {
-        px_io_set_timeouts(t->conn->io, t->listener->client_body_timeout_ms,
-                           t->listener->send_timeout_ms);
-        px_io_read_enable(t->conn->io);
+        d->ops->timeouts(d, t->listener->client_body_timeout_ms, t->listener->send_timeout_ms);
+        d->ops->read(d, 1);
         return;
     }
     t->body_reading = 0;
     t->req_state = PX_TXN_REQ_DONE;
-    px_io_set_timeouts(t->conn->io, 0, 0);
+    d->ops->timeouts(d, 0, 0);
     px_txn_watch_eof(t);
     px_txn_body_done(t);
 }
@@ -462,7 +456,7 @@ static void px_txn_start_body_read(px_txn_t *t)
     t->req_body.limit = limit;
     t->req_body.chunked.max_trailers = (size_t)t->listener->limits.max_head;
     if ((r->flags & PX_H1_EXPECT_CONTINUE) && !t->continue_sent) {
-        evbuffer_add(px_io_output(t->conn->io), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        t->down->ops->send_continue(t->down);
         t->continue_sent = 1;
     }
     t->body_reading = 1;
@@ -553,10 +547,6 @@ void px_txn_start(px_txn_t *t)
      * 1.0 closes unless it asked for keep-alive. */
     if ((r->flags & PX_H1_CONN_CLOSE) || (r->version == 10 && !(r->flags & PX_H1_CONN_KEEPALIVE)))
         t->close_client = 1;
-    /* The last request pyxis will take on this connection says so (RFC 9112 section 9.6). */
-    uint64_t max = t->listener->max_requests_per_conn;
-    if ((max > 0 && t->conn->requests >= max) || t->listener->keepalive_timeout_ms == 0)
-        t->close_client = 1;
     uint64_t max_body = t->listener->limits.max_body;
     if (max_body > 0 && r->body == PX_BODY_LENGTH && r->content_length > max_body) {
         px_txn_local_reply(t, 413, "request body larger than max_body_size");
@@ -570,7 +560,7 @@ void px_txn_start(px_txn_t *t)
     t->upstream = t->route->upstream;
     /* The request body is not read until the upstream can take it: backpressure from the
      * start, and a local reply never leaves a half-read body behind unnoticed. */
-    px_io_read_disable(t->conn->io);
+    t->down->ops->read(t->down, 0);
     if (px_proxy_build_request_headers(t) < 0 || px_tls_forward_client_cert(t) < 0 ||
         px_txn_arm_timer(t) < 0) {
         px_txn_local_reply(t, 500, "out of memory");
@@ -616,14 +606,14 @@ void px_txn_client_gone(px_txn_t *t, const char *cause)
 {
     /* Routine under load (clients time out, tabs close): the access log's 499 records it. */
     px_log_debug("%s %s: client gone: %s", t->route ? t->route->name : t->listener->name,
-                 t->conn->peer_text, cause);
+                 t->down->peer_text, cause);
     t->error = cause;
     if (t->status == 0)
         t->status = 499; /* client closed request, as nginx logs it */
-    px_h1_conn_t *c = t->conn;
-    c->txn = NULL;
+    px_down_t *d = t->down;
+    d->ops->detach(d);
     px_txn_finish(t);
-    px_h1_conn_close(c);
+    d->ops->close(d);
 }
 
 /* ---- access log --------------------------------------------------------------------------- */
@@ -668,7 +658,7 @@ static px_str_t px_txn_req_header(const px_txn_t *t, const char *name, size_t le
 
 static void px_txn_access_log(px_txn_t *t)
 {
-    int fd = t->wgen->gen->access_fds[t->conn->listener];
+    int fd = t->wgen->gen->access_fds[t->listener_index];
     const px_conf_access_log_t *al = &t->listener->access_log;
     if (fd < 0 || al->format == PX_ACCESS_LOG_OFF)
         return;
@@ -690,7 +680,7 @@ static void px_txn_access_log(px_txn_t *t)
         gmtime_r(&wall, &tm);
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
         evbuffer_add_printf(out, "{\"time\":\"%s\",\"remote_addr\":\"%s\",\"method\":\"", when,
-                            t->conn->peer_text);
+                            t->down->peer_text);
         px_txn_log_escape(out, r->method.data, r->method.len, 1);
         evbuffer_add(out, "\",\"uri\":\"", 9);
         px_txn_log_escape(out, target.data, target.len, 1);
@@ -703,6 +693,7 @@ static void px_txn_access_log(px_txn_t *t)
                             "\"user_agent\":\"",
                             !parsed            ? ""
                             : r->version == 10 ? "HTTP/1.0"
+                            : r->version == 20 ? "HTTP/2.0"
                                                : "HTTP/1.1",
                             t->status, (unsigned long long)t->resp_body.moved, secs,
                             t->route ? t->route->name : "", t->upstream ? t->upstream->name : "",
@@ -715,12 +706,13 @@ static void px_txn_access_log(px_txn_t *t)
     } else {
         localtime_r(&wall, &tm);
         strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S %z", &tm);
-        evbuffer_add_printf(out, "%s - - [%s] \"", t->conn->peer_text, when);
+        evbuffer_add_printf(out, "%s - - [%s] \"", t->down->peer_text, when);
         if (parsed) {
             px_txn_log_escape(out, r->method.data, r->method.len, 0);
             evbuffer_add(out, " ", 1);
             px_txn_log_escape(out, target.data, target.len, 0);
-            evbuffer_add_printf(out, " HTTP/1.%d", r->version == 10 ? 0 : 1);
+            evbuffer_add_printf(out, " HTTP/%d.%d", r->version / 10,
+                                r->version == 10 ? 0 : r->version % 10);
         } else {
             evbuffer_add(out, "-", 1);
         }

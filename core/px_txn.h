@@ -2,8 +2,8 @@
  * px_txn.h: transactions. See px_txn-t.h for ownership.
  *
  * The downstream connection creates a txn for each request head and calls px_txn_start();
- * from then on the txn drives the exchange (route, local reply or upstream) and calls
- * px_h1_conn_txn_done() exactly once when the whole response is queued or the exchange has
+ * from then on the txn drives the exchange (route, local reply or upstream) and calls its
+ * downstream's done() exactly once when the whole response is queued or the exchange has
  * failed. The connection then calls px_txn_finish() (access log, free).
  */
 #ifndef PX_TXN_H
@@ -11,8 +11,9 @@
 
 #include "px_txn-t.h"
 
-/* A fresh txn for connection c, with its pool; NULL when out of memory. */
-px_txn_t *px_txn_create(px_h1_conn_t *c);
+/* A fresh txn for downstream d (borrowed until detached) on listener `listener` of view wg,
+ * with its pool; NULL when out of memory. */
+px_txn_t *px_txn_create(px_down_t *d, px_worker_t *w, px_wgen_t *wg, size_t listener);
 
 /* Route the parsed request and start answering it. */
 void px_txn_start(px_txn_t *t);
@@ -44,7 +45,7 @@ void px_txn_client_writable(px_txn_t *t);
 void px_txn_client_timeout(px_txn_t *t, int reading);
 void px_txn_client_gone(px_txn_t *t, const char *cause);
 
-/* Called by the connection after px_h1_conn_txn_done(): access log, release, free. */
+/* Called by the connection after its done(): access log, release, free. */
 void px_txn_finish(px_txn_t *t);
 
 /* Free a txn that never completed (its connection is going away). Does not touch the

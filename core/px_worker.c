@@ -214,6 +214,10 @@ static void px_worker_apply(px_worker_t *w, px_gen_t *gen)
                 close(old->gen->listen_fds[i * old->gen->nworkers + w->id]);
         }
         px_worker_retire(w, old);
+        for (px_link_t *l = w->conns.next, *next; l != &w->conns; l = next) {
+            next = l->next;
+            px_h1_conn_new_gen((px_h1_conn_t *)l);
+        }
     }
     atomic_store(&w->applied, gen->generation);
     px_eventfd_signal(w->main_notify_fd);

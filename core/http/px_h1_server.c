@@ -13,6 +13,7 @@
  * connection.
  */
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,8 @@
 #include <openssl/ssl.h>
 
 #include "px_h1_server.h"
+#include "px_h1_write.h"
+#include "px_h2_server.h"
 #include "px_io.h"
 #include "px_http1.h"
 #include "px_log.h"
@@ -49,6 +52,7 @@ static void px_h1_conn_readcb(px_io_t *io, void *arg);
 static void px_h1_conn_writecb(px_io_t *io, void *arg);
 static void px_h1_conn_eventcb(px_io_t *io, short what, void *arg);
 static void px_h1_conn_timercb(evutil_socket_t fd, short what, void *arg);
+static const px_down_ops_t px_h1_down_ops;
 
 static void px_h1_conn_arm(px_h1_conn_t *c, uint64_t ms)
 {
@@ -63,6 +67,8 @@ static void px_h1_conn_arm(px_h1_conn_t *c, uint64_t ms)
 static void px_h1_conn_free(px_h1_conn_t *c)
 {
     px_worker_t *w = c->worker;
+    if (c->h2 != NULL)
+        px_h2_session_free(c->h2);
     if (c->txn != NULL)
         px_txn_abort(c->txn);
     if (c->io != NULL)
@@ -90,6 +96,9 @@ void px_h1_conn_accept(px_worker_t *w, px_wgen_t *wg, size_t listener, int fd,
     wg->active++;
     c->listener = listener;
     c->lconf = &wg->gen->conf->listeners[listener];
+    c->down.ops = &px_h1_down_ops;
+    c->down.peer_text = c->peer_text;
+    c->down.peer = &c->peer;
     memcpy(&c->peer, sa, salen < sizeof(c->peer) ? salen : sizeof(c->peer));
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
@@ -109,6 +118,7 @@ void px_h1_conn_accept(px_worker_t *w, px_wgen_t *wg, size_t listener, int fd,
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->io = px_io_new(w->base, fd);
+    c->down.io = c->io;
     c->timer = evtimer_new(w->base, px_h1_conn_timercb, c);
     if (c->io == NULL || c->timer == NULL) {
         if (c->io == NULL)
@@ -137,7 +147,7 @@ void px_h1_conn_accept(px_worker_t *w, px_wgen_t *wg, size_t listener, int fd,
 /* Answer a request whose head could not be parsed, then close. */
 static void px_h1_conn_reject(px_h1_conn_t *c, const px_h1_error_t *err)
 {
-    px_txn_t *t = px_txn_create(c);
+    px_txn_t *t = px_txn_create(&c->down, c->worker, c->wgen, c->listener);
     if (t == NULL) {
         px_h1_conn_close(c);
         return;
@@ -190,6 +200,16 @@ static void px_h1_conn_read_head(px_h1_conn_t *c)
         c->state = PX_CONN_HEAD;
         px_h1_conn_arm(c, c->lconf->client_header_timeout_ms);
     }
+    if (c->lconf->http2.enabled && c->requests == 0 && c->scanned == 0) {
+        /* HTTP/2 with prior knowledge: the connection preface instead of a request line. */
+        size_t n = len < PX_H2_PREFACE_LEN ? len : PX_H2_PREFACE_LEN;
+        const char *p = (const char *)evbuffer_pullup(in, (ssize_t)n);
+        if (memcmp(p, PX_H2_PREFACE, n) == 0) {
+            if (n == PX_H2_PREFACE_LEN && px_h2_session_start(c) < 0)
+                px_h1_conn_close(c);
+            return; /* else wait for the rest of it */
+        }
+    }
     if (c->scanned == 0) {
         /* Tolerate a few empty lines before the request line (RFC 9112 section 2.2). */
         for (int i = 0; i < PX_H1_MAX_LEADING_CRLF && len >= 2; i++) {
@@ -237,7 +257,7 @@ static void px_h1_conn_read_head(px_h1_conn_t *c)
         px_h1_conn_close(c); /* its listener is gone */
         return;
     }
-    px_txn_t *t = px_txn_create(c);
+    px_txn_t *t = px_txn_create(&c->down, c->worker, c->wgen, c->listener);
     if (t == NULL) {
         px_h1_conn_close(c);
         return;
@@ -274,6 +294,10 @@ static void px_h1_conn_read_head(px_h1_conn_t *c)
     c->txn = t;
     c->state = PX_CONN_TXN;
     c->requests++;
+    /* The last request pyxis will take on this connection says so (RFC 9112 section 9.6). */
+    uint64_t max_req = c->lconf->max_requests_per_conn;
+    if ((max_req > 0 && c->requests >= max_req) || c->lconf->keepalive_timeout_ms == 0)
+        t->close_client = 1;
     evtimer_del(c->timer);
     px_txn_start(t);
 }
@@ -327,8 +351,19 @@ void px_h1_conn_abort(px_h1_conn_t *c)
     px_h1_conn_start_closing(c);
 }
 
+void px_h1_conn_new_gen(px_h1_conn_t *c)
+{
+    if (c->h2 != NULL && c->state != PX_CONN_CLOSING)
+        px_h2_goaway(c->h2);
+}
+
 void px_h1_conn_drain(px_h1_conn_t *c)
 {
+    if (c->h2 != NULL) {
+        if (c->state != PX_CONN_CLOSING)
+            px_h2_goaway(c->h2);
+        return;
+    }
     if (c->state == PX_CONN_TXN) {
         if (c->txn != NULL) {
             c->txn->close_client = 1;
@@ -344,6 +379,10 @@ void px_h1_conn_drain(px_h1_conn_t *c)
 static void px_h1_conn_readcb(px_io_t *io, void *arg)
 {
     px_h1_conn_t *c = arg;
+    if (c->h2 != NULL && c->state != PX_CONN_CLOSING) {
+        px_h2_readable(c->h2);
+        return;
+    }
     switch (c->state) {
     case PX_CONN_HEAD:
     case PX_CONN_KEEPALIVE: px_h1_conn_read_head(c); break;
@@ -361,6 +400,10 @@ static void px_h1_conn_readcb(px_io_t *io, void *arg)
 static void px_h1_conn_writecb(px_io_t *io, void *arg)
 {
     px_h1_conn_t *c = arg;
+    if (c->h2 != NULL && c->state != PX_CONN_CLOSING) {
+        px_h2_writable(c->h2);
+        return;
+    }
     switch (c->state) {
     case PX_CONN_TXN: px_txn_client_writable(c->txn); break;
     case PX_CONN_KEEPALIVE:
@@ -400,6 +443,13 @@ static void px_h1_conn_eventcb(px_io_t *io, short what, void *arg)
     px_h1_conn_t *c = arg;
     if (what & PX_IO_CONNECTED) {
         c->handshaking = 0; /* the TLS handshake is done */
+        if (c->lconf->http2.enabled && px_tls_alpn_h2(px_io_ssl(io)) && c->h2 == NULL &&
+            px_h2_session_start(c) < 0)
+            px_h1_conn_free(c);
+        return;
+    }
+    if (c->h2 != NULL && c->state != PX_CONN_CLOSING) {
+        px_h1_conn_free(c); /* EOF, error: the streams end with the connection */
         return;
     }
     if (c->handshaking && (what & PX_IO_ERROR)) {
@@ -456,6 +506,10 @@ static void px_h1_conn_eventcb(px_io_t *io, short what, void *arg)
 static void px_h1_conn_timercb(evutil_socket_t fd, short what, void *arg)
 {
     px_h1_conn_t *c = arg;
+    if (c->h2 != NULL && c->state != PX_CONN_CLOSING) {
+        px_h2_timeout(c->h2);
+        return;
+    }
     switch (c->state) {
     case PX_CONN_HEAD: {
         if (c->handshaking) {
@@ -476,3 +530,133 @@ static void px_h1_conn_timercb(evutil_socket_t fd, short what, void *arg)
     case PX_CONN_TXN: px_h1_conn_free(c); return;
     }
 }
+
+/* ---- the downstream seam (px_down-t.h) ------------------------------------------------------ */
+
+#define PX_H1_CONN(d) ((px_h1_conn_t *)((char *)(d)-offsetof(px_h1_conn_t, down)))
+
+px_h1_conn_t *px_h1_conn_of(px_down_t *d)
+{
+    return d->ops == &px_h1_down_ops ? PX_H1_CONN(d) : NULL;
+}
+
+/* Append "name: value" CRLF to buf[*n..cap); 0, or -1 when it does not fit. */
+static int px_h1_put_field(char *buf, size_t cap, size_t *n, px_str_t name, px_str_t value)
+{
+    if (*n + name.len + value.len + 4 > cap)
+        return -1;
+    memcpy(buf + *n, name.data, name.len);
+    memcpy(buf + *n + name.len, ": ", 2);
+    memcpy(buf + *n + name.len + 2, value.data, value.len);
+    memcpy(buf + *n + name.len + 2 + value.len, "\r\n", 2);
+    *n += name.len + value.len + 4;
+    return 0;
+}
+
+static int px_h1_down_start_response(px_down_t *d, px_txn_t *t, px_str_t reason,
+                                     const px_header_t *extra, size_t nextra, px_body_kind_t body,
+                                     uint64_t length, px_body_kind_t *out)
+{
+    px_h1_conn_t *c = PX_H1_CONN(d);
+    px_body_kind_t fout = body;
+    if (body == PX_BODY_CHUNKED || body == PX_BODY_CLOSE) {
+        if (t->req.version == 11) {
+            fout = PX_BODY_CHUNKED;
+        } else {
+            fout = PX_BODY_CLOSE; /* an HTTP/1.0 client reads until we close */
+            t->close_client = 1;
+        }
+    }
+    char buf[256];
+    size_t n = 0;
+    for (size_t i = 0; i < nextra; i++) {
+        if (px_h1_put_field(buf, sizeof(buf) - 96, &n, extra[i].name, extra[i].value) < 0)
+            return -1;
+    }
+    /* The 96 bytes kept free above hold the longest of what follows. */
+    if (fout == PX_BODY_LENGTH)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "Content-Length: %llu\r\n",
+                              (unsigned long long)length);
+    else if (fout == PX_BODY_CHUNKED)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "Transfer-Encoding: chunked\r\n");
+    if (t->close_client || c->worker->draining)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "Connection: close\r\n");
+    else if (t->req.version == 10)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "Connection: keep-alive\r\n");
+
+    int st = t->status;
+    char code[4] = {(char)('0' + st / 100 % 10), (char)('0' + st / 10 % 10), (char)('0' + st % 10),
+                    '\0'};
+    const px_str_t line[] = {PX_STR("HTTP/1.1 "), {code, 3}, PX_STR(" "), reason, PX_STR("\r\n")};
+    if (px_h1_write_head(px_io_output(c->io), line, 5, &t->resp_headers, buf, n) < 0)
+        return -1;
+    *out = fout;
+    return 0;
+}
+
+static void px_h1_down_send_continue(px_down_t *d)
+{
+    evbuffer_add(px_io_output(PX_H1_CONN(d)->io), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+}
+
+static struct evbuffer *px_h1_down_body_in(px_down_t *d)
+{
+    return px_io_input(PX_H1_CONN(d)->io);
+}
+
+static struct evbuffer *px_h1_down_body_out(px_down_t *d)
+{
+    return px_io_output(PX_H1_CONN(d)->io);
+}
+
+static void px_h1_down_read(px_down_t *d, int on)
+{
+    if (on)
+        px_io_read_enable(PX_H1_CONN(d)->io);
+    else
+        px_io_read_disable(PX_H1_CONN(d)->io);
+}
+
+static void px_h1_down_timeouts(px_down_t *d, uint64_t read_ms, uint64_t write_ms)
+{
+    px_io_set_timeouts(PX_H1_CONN(d)->io, read_ms, write_ms);
+}
+
+static void px_h1_down_write_low(px_down_t *d, size_t low)
+{
+    px_io_set_write_low(PX_H1_CONN(d)->io, low);
+}
+
+static void px_h1_down_done(px_down_t *d)
+{
+    px_h1_conn_txn_done(PX_H1_CONN(d));
+}
+
+static void px_h1_down_detach(px_down_t *d)
+{
+    PX_H1_CONN(d)->txn = NULL;
+}
+
+static void px_h1_down_abort(px_down_t *d)
+{
+    px_h1_conn_abort(PX_H1_CONN(d));
+}
+
+static void px_h1_down_close(px_down_t *d)
+{
+    px_h1_conn_close(PX_H1_CONN(d));
+}
+
+static const px_down_ops_t px_h1_down_ops = {
+    .start_response = px_h1_down_start_response,
+    .send_continue = px_h1_down_send_continue,
+    .body_in = px_h1_down_body_in,
+    .body_out = px_h1_down_body_out,
+    .read = px_h1_down_read,
+    .timeouts = px_h1_down_timeouts,
+    .write_low = px_h1_down_write_low,
+    .done = px_h1_down_done,
+    .detach = px_h1_down_detach,
+    .abort = px_h1_down_abort,
+    .close = px_h1_down_close,
+};

@@ -25,6 +25,8 @@ typedef enum {
 
 struct px_h1_conn_s {
     px_link_t link; /* in worker->conns (must stay first) */
+    px_down_t down; /* what the current txn sees of this connection */
+    struct px_h2_session_s *h2; /* HTTP/2 (px_h2_server.c): the session has the streams */
     px_worker_t *worker;
     px_wgen_t *wgen; /* counted in wgen->active */
     size_t listener; /* index in wgen->gen->conf->listeners */
@@ -56,7 +58,16 @@ void px_h1_conn_abort(px_h1_conn_t *c);
 /* Close the connection now, aborting any transaction on it. */
 void px_h1_conn_close(px_h1_conn_t *c);
 
-/* Drain: close idle connections now; others close after their current response. */
+/* Drain: close idle connections now; others close after their current response. HTTP/2:
+ * graceful GOAWAY. */
 void px_h1_conn_drain(px_h1_conn_t *c);
+
+/* A new generation is active. HTTP/2 connections say GOAWAY (graceful), so their clients open
+ * new connections, served on the new generation; HTTP/1 ones switch between requests. */
+void px_h1_conn_new_gen(px_h1_conn_t *c);
+
+/* The HTTP/1 connection behind a txn's downstream, or NULL when it is an HTTP/2 stream (an
+ * upgrade takes over the connection's socket: only HTTP/1 has one to give). */
+px_h1_conn_t *px_h1_conn_of(px_down_t *d);
 
 #endif

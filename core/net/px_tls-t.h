@@ -64,6 +64,7 @@ typedef struct px_tls_listener_s {
     px_tls_verify_t verify_client;
     px_xfcc_mode_t xfcc_mode;
     char *xfcc_header; /* forward_client_cert.header: default X-Forwarded-Client-Cert */
+    unsigned h2;       /* the listener's http2.enabled: ALPN offers h2 first */
 } px_tls_listener_t;
 
 /* upstreams.NAME.tls */

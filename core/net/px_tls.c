@@ -131,15 +131,21 @@ static int px_tls_servername_cb(SSL *ssl, int *alert, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
-/* The first protocol of the listener's list the client offers (server preference). A client
- * that offers ALPN but none of ours gets a no_application_protocol alert (RFC 7301); one that
- * offers no ALPN at all speaks HTTP/1.1. This is where h2 will be chosen when it exists. */
+/* The first protocol of the listener's list the client offers (server preference), h2 first
+ * when the listener has http2 enabled. A client that offers ALPN but none of ours gets a
+ * no_application_protocol alert (RFC 7301); one that offers no ALPN at all speaks HTTP/1.1.
+ * The connection reads the choice once the handshake is done (px_tls_alpn_h2). */
 static int px_tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                           const unsigned char *in, unsigned inlen, void *arg)
 {
     const px_tls_listener_t *l = arg;
     unsigned char *sel = NULL;
     (void)ssl;
+    static const unsigned char h2[] = "\x02h2";
+    if (l->h2 && SSL_select_next_proto(&sel, outlen, h2, 3, in, inlen) == OPENSSL_NPN_NEGOTIATED) {
+        *out = sel;
+        return SSL_TLSEXT_ERR_OK;
+    }
     if (SSL_select_next_proto(&sel, outlen, l->common.alpn, (unsigned)l->common.alpn_len, in,
                               inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_ALERT_FATAL;
@@ -282,4 +288,14 @@ SSL *px_tls_server_new(const px_tls_listener_t *tls)
     if (ssl == NULL)
         ERR_clear_error();
     return ssl;
+}
+
+int px_tls_alpn_h2(const SSL *ssl)
+{
+    const unsigned char *p = NULL;
+    unsigned len = 0;
+    if (ssl == NULL)
+        return 0;
+    SSL_get0_alpn_selected(ssl, &p, &len);
+    return len == 2 && memcmp(p, "h2", 2) == 0;
 }

@@ -47,6 +47,9 @@ void px_tls_server_ctx_callbacks(struct ssl_ctx_st *ctx, px_tls_listener_t *l);
  * SSL_get_verify_result() keeps what verification found. */
 int px_tls_verify_optional(int preverify_ok, struct x509_store_ctx_st *st);
 
+/* Did the handshake of this server connection choose h2 by ALPN? 0 for NULL. */
+int px_tls_alpn_h2(const struct ssl_st *ssl);
+
 /* The certificate of l for the server name `sni` (NULL: none sent): the first whose DNS names
  * match it exactly (case-insensitively) or by a wildcard ("*.example.com" matches one label
  * in front of ".example.com"), else the first certificate. */

@@ -297,7 +297,7 @@ static int px_tls_conf_set_protocols(px_conf_ctx_t *cx, px_ynode_t *v, void *obj
     return rc;
 }
 
-/* alpn: [http/1.1]. The list is there for HTTP/2 to join it later. */
+/* alpn: [http/1.1]. h2 is offered by the listener's http2 key (px_tls_alpn_cb). */
 static int px_tls_conf_set_alpn(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
 {
     px_tls_common_t *c = (px_tls_common_t *)((char *)obj + k->off);
@@ -312,7 +312,9 @@ static int px_tls_conf_set_alpn(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, con
         if (px_conf_scalar(cx, p, "a protocol name") < 0) {
             rc = -1;
         } else if (strcmp(p->str, "h2") == 0) {
-            rc = px_conf_err(cx, p, "HTTP/2 (h2) is not supported yet: only http/1.1");
+            rc = px_conf_err(cx, p,
+                             "HTTP/2 (h2) is not supported yet in alpn (a listener offers h2 "
+                             "with http2: { enabled: true })");
         } else if (strcmp(p->str, "http/1.1") != 0) {
             rc = px_conf_err(cx, p, "unknown protocol %s (supported: http/1.1)",
                              px_conf_q(cx, p->str, p->len));

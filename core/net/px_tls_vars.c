@@ -9,7 +9,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "px_h1_server.h"
 #include "px_headers.h"
 #include "px_io.h"
 #include "px_pool.h"
@@ -74,7 +73,7 @@ int px_tls_client_verified(const SSL *ssl)
 /* The verified client certificate of t's connection, or NULL. */
 static X509 *px_tls_client_cert(px_txn_t *t)
 {
-    SSL *ssl = px_io_ssl(t->conn->io);
+    SSL *ssl = px_io_ssl(t->down->io);
     return px_tls_client_verified(ssl) ? SSL_get0_peer_certificate(ssl) : NULL;
 }
 
@@ -191,7 +190,7 @@ static int px_tls_cstr(const char *s, px_str_t *out)
 
 int px_tls_var(px_txn_t *t, const char *name, size_t len, px_str_t *out)
 {
-    SSL *ssl = px_io_ssl(t->conn->io);
+    SSL *ssl = px_io_ssl(t->down->io);
     if (ssl == NULL || len < 7 || memcmp(name, "tls_", 4) != 0)
         return 0;
 #define PX_TLS_IS(lit) (len == sizeof(lit) - 1 && memcmp(name, lit, len) == 0)
@@ -265,7 +264,7 @@ static int px_tls_xfcc_element(px_txn_t *t, X509 *x, px_tls_buf_t *b)
 int px_tls_forward_client_cert(px_txn_t *t)
 {
     const px_tls_listener_t *l = t->listener->tls;
-    if (l == NULL || !px_io_is_tls(t->conn->io))
+    if (l == NULL || !px_io_is_tls(t->down->io))
         return 0;
     px_headers_t *h = &t->req_headers;
     px_str_t name = {l->xfcc_header, strlen(l->xfcc_header)};

@@ -17,7 +17,6 @@
 
 #include "px_endpoint.h"
 #include "px_hash.h"
-#include "px_h1_server.h"
 #include "px_io.h"
 #include "px_log.h"
 #include "px_proxy.h"
@@ -487,7 +486,7 @@ static const px_uconn_ops_t px_upstream_proxy_ops = {
 static int px_upstream_hash_key(const px_txn_t *t, const px_conf_upstream_t *up, uint64_t *out)
 {
     if (up->hash_on == PX_HASH_CLIENT_ADDRESS) {
-        const char *a = t->conn->peer_text;
+        const char *a = t->down->peer_text;
         *out = px_hash64(a, strlen(a), 0);
         return 1;
     }

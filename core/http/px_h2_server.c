@@ -1,0 +1,833 @@
+/*
+ * px_h2_server.c: downstream HTTP/2 with nghttp2.
+ *
+ * nghttp2 does the framing, HPACK and the RFC 9113 message checks (pseudo-header fields,
+ * connection-specific fields, TE other than "trailers", content-length against the DATA):
+ * a request that fails them is reset by nghttp2 (PROTOCOL_ERROR) before it becomes a txn.
+ *
+ * A stream's request head is turned into an HTTP/1.1 head in the txn's pool (":authority" as
+ * Host, cookies joined with "; ") and parsed by px_h1_parse_request, so an HTTP/2 request goes
+ * through exactly the checks and limits (max_header_size, max_headers, max_uri_size) an
+ * HTTP/1.1 request does, and the txn sees the same px_h1_request_t. A body without
+ * content-length is presented to the txn chunked (px_down-t.h).
+ *
+ * Flow control: automatic WINDOW_UPDATE is off. Received DATA waits in the stream's input
+ * buffer and is acknowledged (nghttp2_session_consume) only as the txn takes it out, so a
+ * slow upstream closes the client's window. The response body waits in the stream's output
+ * buffer; the data provider takes from it as the stream's window allows and is deferred when
+ * it is empty; the txn stops reading the upstream while the buffer is full (PX_PROXY_HIGH),
+ * which is the case while the client's window is closed.
+ *
+ * nghttp2 callbacks never call into a txn: they record what happened on the stream and
+ * activate the stream's event; txn calls happen from that event (px_h2_stream_run). Frames
+ * go out from the session's flush event, so a txn op may be called from anywhere.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <nghttp2/nghttp2.h>
+
+#include "px_h1_server.h"
+#include "px_h2_server.h"
+#include "px_http1.h"
+#include "px_io.h"
+#include "px_log.h"
+#include "px_pool.h"
+#include "px_txn.h"
+#include "px_worker.h"
+
+/* Stop producing frames while this much is queued on the socket (writecb goes on). */
+#define PX_H2_OUT_HIGH (256 * 1024)
+
+typedef struct px_h2_stream_s px_h2_stream_t;
+
+struct px_h2_session_s {
+    nghttp2_session *ng;
+    px_h1_conn_t *c;
+    struct event *flush_ev;
+    px_h2_stream_t *streams; /* every stream we made, until freed */
+    unsigned nstreams;
+    unsigned goaway : 1;  /* a graceful GOAWAY was submitted */
+    unsigned in_recv : 1; /* inside nghttp2_session_mem_recv */
+    unsigned closing : 1; /* the connection closes once the output is flushed */
+};
+
+struct px_h2_stream_s {
+    px_down_t down; /* first: the ops find the stream from it */
+    px_h2_session_t *s;
+    px_h2_stream_t *next, *prev;
+    int32_t id;
+    px_txn_t *txn;
+    struct event *ev; /* runs what the callbacks recorded (px_h2_stream_run) */
+    struct evbuffer *in;
+    struct evbuffer *out;
+    size_t write_low;
+    uint64_t data_recv;     /* DATA payload bytes received */
+    uint64_t data_consumed; /* of them, acknowledged (WINDOW_UPDATE) */
+    uint64_t in_added;      /* bytes appended to `in`, framing included */
+    uint64_t in_drained;    /* bytes the txn took out of `in` */
+    /* request head being received */
+    px_header_t *hs;
+    size_t nhs, caphs, head_bytes;
+    px_str_t method, path, authority, host, cookie;
+    unsigned too_large : 1;  /* the head is over the listener's limits */
+    unsigned chunked : 1;    /* the body is presented chunked */
+    unsigned start : 1;      /* the head is complete: start the txn */
+    unsigned req_ended : 1;  /* END_STREAM received */
+    unsigned reading : 1;    /* the txn wants the body (read on) */
+    unsigned want_write : 1; /* tell the txn the output drained */
+    unsigned has_data : 1;   /* a data provider was given */
+    unsigned deferred : 1;   /* the data provider is deferred */
+    unsigned resp_ended : 1; /* the txn queued the whole response */
+    unsigned closed : 1;     /* nghttp2 closed the stream */
+    unsigned reset_by_peer : 1;
+    unsigned in_run : 1;
+    unsigned free_later : 1;
+};
+
+static const px_down_ops_t px_h2_down_ops;
+
+static void px_h2_schedule_flush(px_h2_session_t *s)
+{
+    event_active(s->flush_ev, EV_WRITE, 0);
+}
+
+static void px_h2_kick(px_h2_stream_t *st)
+{
+    event_active(st->ev, EV_READ, 0);
+}
+
+/* ---- streams ------------------------------------------------------------------------------- */
+
+static void px_h2_stream_free(px_h2_stream_t *st)
+{
+    if (st->in_run) {
+        st->free_later = 1;
+        return;
+    }
+    px_h2_session_t *s = st->s;
+    if (!st->closed)
+        nghttp2_session_set_stream_user_data(s->ng, st->id, NULL);
+    if (st->next != NULL)
+        st->next->prev = st->prev;
+    if (st->prev != NULL)
+        st->prev->next = st->next;
+    else
+        s->streams = st->next;
+    s->nstreams--;
+    event_free(st->ev);
+    evbuffer_free(st->in);
+    evbuffer_free(st->out);
+    free(st);
+}
+
+/* Acknowledge the request body bytes the txn took out of `in`. */
+static void px_h2_in_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    px_h2_stream_t *st = arg;
+    if (info->n_deleted == 0)
+        return;
+    st->in_drained += info->n_deleted;
+    uint64_t upto = st->in_drained < st->data_recv ? st->in_drained : st->data_recv;
+    if (upto > st->data_consumed && !st->closed) {
+        nghttp2_session_consume(st->s->ng, st->id, (size_t)(upto - st->data_consumed));
+        st->data_consumed = upto;
+        px_h2_schedule_flush(st->s);
+    }
+}
+
+/* The txn queued response bytes: wake a deferred data provider. */
+static void px_h2_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    px_h2_stream_t *st = arg;
+    if (info->n_added > 0 && st->deferred && !st->closed) {
+        st->deferred = 0;
+        nghttp2_session_resume_data(st->s->ng, st->id);
+        px_h2_schedule_flush(st->s);
+    }
+}
+
+static void px_h2_stream_run(evutil_socket_t fd, short what, void *arg);
+
+static px_h2_stream_t *px_h2_stream_new(px_h2_session_t *s, int32_t id)
+{
+    px_h1_conn_t *c = s->c;
+    px_h2_stream_t *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return NULL;
+    st->s = s;
+    st->id = id;
+    st->down.ops = &px_h2_down_ops;
+    st->down.io = c->io;
+    st->down.peer_text = c->peer_text;
+    st->down.peer = &c->peer;
+    st->in = evbuffer_new();
+    st->out = evbuffer_new();
+    st->ev = event_new(c->worker->base, -1, 0, px_h2_stream_run, st);
+    st->txn = px_txn_create(&st->down, c->worker, c->wgen, c->listener);
+    if (st->in == NULL || st->out == NULL || st->ev == NULL || st->txn == NULL ||
+        evbuffer_add_cb(st->in, px_h2_in_cb, st) == NULL ||
+        evbuffer_add_cb(st->out, px_h2_out_cb, st) == NULL) {
+        if (st->txn != NULL)
+            px_txn_free(st->txn);
+        if (st->ev != NULL)
+            event_free(st->ev);
+        if (st->in != NULL)
+            evbuffer_free(st->in);
+        if (st->out != NULL)
+            evbuffer_free(st->out);
+        free(st);
+        return NULL;
+    }
+    st->next = s->streams;
+    if (st->next != NULL)
+        st->next->prev = st;
+    s->streams = st;
+    s->nstreams++;
+    return st;
+}
+
+/* ---- request head -------------------------------------------------------------------------- */
+
+static px_str_t px_h2_dup(px_pool_t *pool, const uint8_t *p, size_t len)
+{
+    px_str_t r = {px_pmemdup(pool, p, len ? len : 1), len};
+    if (r.data == NULL)
+        r.len = 0;
+    return r;
+}
+
+static int px_h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
+                           size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                           void *user_data)
+{
+    px_h2_stream_t *st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+    if (st == NULL || st->txn == NULL || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0; /* request trailers are not forwarded */
+    px_txn_t *t = st->txn;
+    const px_conf_listener_t *l = t->listener;
+    st->head_bytes += namelen + valuelen + 4;
+    if (st->too_large || st->head_bytes > l->limits.max_head ||
+        st->head_bytes > l->http2.max_header_list_size) {
+        st->too_large = 1;
+        return 0;
+    }
+    px_str_t n = {(const char *)name, namelen};
+    px_str_t v = px_h2_dup(t->pool, value, valuelen);
+    if (v.data == NULL)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (namelen > 0 && name[0] == ':') {
+        if (PX_H1_TOKEN_EQ(n, ":method"))
+            st->method = v;
+        else if (PX_H1_TOKEN_EQ(n, ":path"))
+            st->path = v;
+        else if (PX_H1_TOKEN_EQ(n, ":authority"))
+            st->authority = v;
+        return 0; /* :scheme is checked by nghttp2; the transport decides ${scheme} */
+    }
+    if (PX_H1_TOKEN_EQ(n, "host")) {
+        st->host = v;
+        return 0;
+    }
+    if (PX_H1_TOKEN_EQ(n, "te"))
+        return 0; /* "trailers" (nghttp2 refuses anything else): hop-by-hop */
+    if (PX_H1_TOKEN_EQ(n, "cookie")) {
+        /* RFC 9113 section 8.2.3: cookie crumbs are joined with "; " for HTTP/1.1. */
+        if (st->cookie.len == 0) {
+            st->cookie = v;
+        } else {
+            char *p = px_pnalloc(t->pool, st->cookie.len + 2 + v.len);
+            if (p == NULL)
+                return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+            memcpy(p, st->cookie.data, st->cookie.len);
+            memcpy(p + st->cookie.len, "; ", 2);
+            memcpy(p + st->cookie.len + 2, v.data, v.len);
+            st->cookie.data = p;
+            st->cookie.len += 2 + v.len;
+        }
+        return 0;
+    }
+    if (st->nhs == st->caphs) {
+        size_t cap = st->caphs ? st->caphs * 2 : 16;
+        px_header_t *hs = px_palloc(t->pool, cap * sizeof(*hs));
+        if (hs == NULL)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        if (st->nhs > 0)
+            memcpy(hs, st->hs, st->nhs * sizeof(*hs));
+        st->hs = hs;
+        st->caphs = cap;
+    }
+    st->hs[st->nhs].name = px_h2_dup(t->pool, name, namelen);
+    st->hs[st->nhs].value = v;
+    if (st->hs[st->nhs].name.data == NULL)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    st->nhs++;
+    return 0;
+}
+
+/* Build the HTTP/1.1 head of the stream's request in the txn pool and parse it into t->req.
+ * Returns 0, or the status to answer with (err->reason says why). */
+static int px_h2_build_request(px_h2_stream_t *st, px_h1_error_t *err)
+{
+    px_txn_t *t = st->txn;
+    const px_conf_listener_t *l = t->listener;
+    if (st->too_large) {
+        err->reason = "request header fields too large";
+        return 431;
+    }
+    px_str_t authority = st->authority.len > 0 ? st->authority : st->host;
+    if (st->authority.len > 0 && st->host.len > 0 &&
+        (st->host.len != st->authority.len ||
+         strncasecmp(st->host.data, st->authority.data, st->host.len) != 0)) {
+        err->reason = ":authority and Host disagree";
+        return 400;
+    }
+    size_t len = st->method.len + 1 + st->path.len + 11 + 6 + authority.len + 2 + 2 + 28;
+    for (size_t i = 0; i < st->nhs; i++)
+        len += st->hs[i].name.len + 2 + st->hs[i].value.len + 2;
+    if (st->cookie.len > 0)
+        len += 8 + st->cookie.len + 2;
+    char *head = px_pnalloc(t->pool, len);
+    if (head == NULL) {
+        err->reason = "out of memory";
+        return 500;
+    }
+    char *p = head;
+#define PX_PUT(src, n) (memcpy(p, (src), (n)), p += (n))
+    PX_PUT(st->method.data, st->method.len);
+    PX_PUT(" ", 1);
+    PX_PUT(st->path.data, st->path.len);
+    PX_PUT(" HTTP/1.1\r\n", 11);
+    if (authority.len > 0) {
+        PX_PUT("Host: ", 6);
+        PX_PUT(authority.data, authority.len);
+        PX_PUT("\r\n", 2);
+    }
+    for (size_t i = 0; i < st->nhs; i++) {
+        PX_PUT(st->hs[i].name.data, st->hs[i].name.len);
+        PX_PUT(": ", 2);
+        PX_PUT(st->hs[i].value.data, st->hs[i].value.len);
+        PX_PUT("\r\n", 2);
+    }
+    if (st->cookie.len > 0) {
+        PX_PUT("cookie: ", 8);
+        PX_PUT(st->cookie.data, st->cookie.len);
+        PX_PUT("\r\n", 2);
+    }
+    if (st->chunked)
+        PX_PUT("Transfer-Encoding: chunked\r\n", 28);
+    PX_PUT("\r\n", 2);
+#undef PX_PUT
+    px_worker_t *w = t->worker;
+    px_h1_limits_t plim = {(size_t)l->limits.max_head + 64, (size_t)l->limits.max_headers + 2,
+                           (size_t)l->limits.max_uri};
+    px_h1_rc_t rc = px_h1_parse_request(head, (size_t)(p - head), &t->req, w->scratch,
+                                        w->scratch_cap, &plim, err);
+    if (rc != PX_H1_DONE) {
+        if (err->reason == NULL)
+            err->reason = "invalid request";
+        return err->status ? err->status : 400;
+    }
+    px_header_t *hs = px_palloc(t->pool, t->req.nheaders * sizeof(*hs) + 1);
+    if (hs == NULL) {
+        err->reason = "out of memory";
+        return 500;
+    }
+    memcpy(hs, t->req.headers, t->req.nheaders * sizeof(*hs));
+    t->req.headers = hs;
+    t->req.version = 20;
+    t->req.flags &= ~(unsigned)(PX_H1_CONN_CLOSE | PX_H1_CONN_KEEPALIVE);
+    return 0;
+}
+
+static int px_h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *user_data)
+{
+    px_h2_session_t *s = user_data;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    px_h2_stream_t *st = px_h2_stream_new(s, frame->hd.stream_id);
+    if (st == NULL) {
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                  NGHTTP2_INTERNAL_ERROR);
+        return 0;
+    }
+    nghttp2_session_set_stream_user_data(ng, frame->hd.stream_id, st);
+    evtimer_del(s->c->timer); /* not idle any more */
+    return 0;
+}
+
+static int px_h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *user_data)
+{
+    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
+        return 0;
+    px_h2_stream_t *st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+    if (st == NULL)
+        return 0;
+    int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        /* A body of unknown length is presented chunked: decided before any DATA. */
+        int has_cl = 0;
+        for (size_t i = 0; i < st->nhs; i++)
+            has_cl |= PX_H1_TOKEN_EQ(st->hs[i].name, "content-length");
+        st->chunked = !end && !has_cl;
+        st->start = 1;
+        st->req_ended = end;
+        px_h2_kick(st);
+        return 0;
+    }
+    if (end && !st->req_ended) {
+        st->req_ended = 1;
+        if (st->chunked && st->txn != NULL) {
+            evbuffer_add(st->in, "0\r\n\r\n", 5);
+            st->in_added += 5;
+        }
+        px_h2_kick(st);
+    }
+    return 0;
+}
+
+static int px_h2_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *user_data)
+{
+    px_h2_stream_t *st = nghttp2_session_get_stream_user_data(ng, id);
+    if (st == NULL || st->txn == NULL || st->txn->req_state == PX_TXN_REQ_DONE) {
+        /* Nobody will read it: acknowledge it at once. */
+        nghttp2_session_consume(ng, id, len);
+        return 0;
+    }
+    st->data_recv += len;
+    if (st->chunked) {
+        char line[24];
+        int n = snprintf(line, sizeof(line), "%zx\r\n", len);
+        evbuffer_add(st->in, line, (size_t)n);
+        evbuffer_add(st->in, data, len);
+        evbuffer_add(st->in, "\r\n", 2);
+        st->in_added += (size_t)n + len + 2;
+    } else {
+        evbuffer_add(st->in, data, len);
+        st->in_added += len;
+    }
+    if (st->reading)
+        px_h2_kick(st);
+    return 0;
+}
+
+static int px_h2_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
+                                 void *user_data)
+{
+    px_h2_session_t *s = user_data;
+    px_h2_stream_t *st = nghttp2_session_get_stream_user_data(ng, id);
+    if (st == NULL)
+        return 0;
+    st->closed = 1;
+    st->reset_by_peer = error_code != NGHTTP2_NO_ERROR;
+    /* What the stream received and nobody acknowledged still counts against the connection
+     * window. */
+    if (st->data_recv > st->data_consumed)
+        nghttp2_session_consume_connection(ng, (size_t)(st->data_recv - st->data_consumed));
+    st->data_consumed = st->data_recv;
+    if (st->txn != NULL)
+        px_h2_kick(st); /* the txn learns the client is gone */
+    else
+        px_h2_stream_free(st);
+    (void)s;
+    return 0;
+}
+
+/* ---- running a stream's txn ---------------------------------------------------------------- */
+
+static void px_h2_stream_start(px_h2_stream_t *st)
+{
+    px_txn_t *t = st->txn;
+    px_h1_error_t err = {400, NULL, 0};
+    int status = px_h2_build_request(st, &err);
+    st->hs = NULL;
+    if (status != 0) {
+        t->req_state = PX_TXN_REQ_DONE;
+        px_txn_local_reply(t, status, err.reason);
+        return;
+    }
+    px_txn_start(t);
+}
+
+static void px_h2_stream_run(evutil_socket_t fd, short what, void *arg)
+{
+    px_h2_stream_t *st = arg;
+    px_h2_session_t *s = st->s;
+    st->in_run = 1;
+    if (st->txn != NULL && st->closed && (st->reset_by_peer || !st->resp_ended)) {
+        px_txn_client_gone(st->txn, st->reset_by_peer ? "client reset the stream"
+                                                      : "stream closed before the response");
+    } else if (st->txn != NULL && st->start) {
+        st->start = 0;
+        px_h2_stream_start(st);
+    } else if (st->txn != NULL) {
+        if (st->want_write) {
+            st->want_write = 0;
+            px_txn_client_writable(st->txn);
+        }
+        if (st->txn != NULL && st->reading && st->txn->req_state == PX_TXN_REQ_BODY &&
+            evbuffer_get_length(st->in) > 0)
+            px_txn_client_readable(st->txn);
+    }
+    st->in_run = 0;
+    if (st->free_later || (st->closed && st->txn == NULL))
+        px_h2_stream_free(st);
+    px_h2_schedule_flush(s);
+}
+
+/* ---- the response: data provider ----------------------------------------------------------- */
+
+static ssize_t px_h2_read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
+                               uint32_t *data_flags, nghttp2_data_source *source, void *user_data)
+{
+    px_h2_stream_t *st = source->ptr;
+    size_t have = evbuffer_get_length(st->out);
+    if (have == 0 && !st->resp_ended) {
+        st->deferred = 1;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    int n = have > 0 ? evbuffer_remove(st->out, buf, length) : 0;
+    if (n < 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (st->resp_ended && evbuffer_get_length(st->out) == 0)
+        *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (st->txn != NULL && !st->resp_ended && evbuffer_get_length(st->out) <= st->write_low) {
+        st->want_write = 1;
+        px_h2_kick(st);
+    }
+    return n;
+}
+
+/* ---- the downstream ops -------------------------------------------------------------------- */
+
+static int px_h2_connection_specific(px_str_t n)
+{
+    return PX_H1_TOKEN_EQ(n, "connection") || PX_H1_TOKEN_EQ(n, "keep-alive") ||
+           PX_H1_TOKEN_EQ(n, "proxy-connection") || PX_H1_TOKEN_EQ(n, "transfer-encoding") ||
+           PX_H1_TOKEN_EQ(n, "upgrade") || PX_H1_TOKEN_EQ(n, "te");
+}
+
+static int px_h2_nv(px_pool_t *pool, nghttp2_nv *nv, px_str_t name, px_str_t value)
+{
+    char *lower = px_pnalloc(pool, name.len ? name.len : 1);
+    if (lower == NULL)
+        return -1;
+    for (size_t i = 0; i < name.len; i++)
+        lower[i] = (char)tolower((unsigned char)name.data[i]);
+    *nv = (nghttp2_nv){(uint8_t *)lower, (uint8_t *)value.data, name.len, value.len,
+                       NGHTTP2_NV_FLAG_NONE};
+    return 0;
+}
+
+static int px_h2_down_start_response(px_down_t *d, px_txn_t *t, px_str_t reason,
+                                     const px_header_t *extra, size_t nextra, px_body_kind_t body,
+                                     uint64_t length, px_body_kind_t *out)
+{
+    px_h2_stream_t *st = (px_h2_stream_t *)d;
+    (void)reason; /* HTTP/2 has none */
+    size_t cap = 2 + t->resp_headers.n + nextra;
+    nghttp2_nv *nva = px_palloc(t->pool, cap * sizeof(*nva));
+    if (nva == NULL)
+        return -1;
+    size_t n = 0;
+    int sc = t->status;
+    char code[4] = {(char)('0' + sc / 100 % 10), (char)('0' + sc / 10 % 10), (char)('0' + sc % 10),
+                    '\0'};
+    nva[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)code, 7, 3, NGHTTP2_NV_FLAG_NONE};
+    for (size_t i = 0; i < t->resp_headers.n; i++) {
+        const px_header_t *h = &t->resp_headers.items[i];
+        if (px_h2_connection_specific(h->name))
+            continue;
+        if (px_h2_nv(t->pool, &nva[n++], h->name, h->value) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < nextra; i++) {
+        if (px_h2_nv(t->pool, &nva[n++], extra[i].name, extra[i].value) < 0)
+            return -1;
+    }
+    char cl[24];
+    if (body == PX_BODY_LENGTH) {
+        int m = snprintf(cl, sizeof(cl), "%llu", (unsigned long long)length);
+        nva[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)cl, 14, (size_t)m,
+                                NGHTTP2_NV_FLAG_NONE};
+    }
+    *out = body == PX_BODY_NONE     ? PX_BODY_NONE
+           : body == PX_BODY_LENGTH ? PX_BODY_LENGTH
+                                    : PX_BODY_CLOSE;
+    int no_body = body == PX_BODY_NONE || t->req.method_id == PX_METHOD_HEAD || t->status == 204 ||
+                  t->status == 304;
+    nghttp2_data_provider prd = {.source.ptr = st, .read_callback = px_h2_read_data};
+    st->has_data = !no_body;
+    /* The field values are copied by nghttp2: the txn pool may go first. */
+    if (!st->closed)
+        nghttp2_submit_response(st->s->ng, st->id, nva, n, no_body ? NULL : &prd);
+    px_h2_schedule_flush(st->s);
+    return 0;
+}
+
+static void px_h2_down_send_continue(px_down_t *d)
+{
+    px_h2_stream_t *st = (px_h2_stream_t *)d;
+    nghttp2_nv nv = {(uint8_t *)":status", (uint8_t *)"100", 7, 3, NGHTTP2_NV_FLAG_NONE};
+    if (!st->closed)
+        nghttp2_submit_headers(st->s->ng, NGHTTP2_FLAG_NONE, st->id, NULL, &nv, 1, NULL);
+    px_h2_schedule_flush(st->s);
+}
+
+static struct evbuffer *px_h2_down_body_in(px_down_t *d)
+{
+    return ((px_h2_stream_t *)d)->in;
+}
+
+static struct evbuffer *px_h2_down_body_out(px_down_t *d)
+{
+    return ((px_h2_stream_t *)d)->out;
+}
+
+static void px_h2_down_read(px_down_t *d, int on)
+{
+    px_h2_stream_t *st = (px_h2_stream_t *)d;
+    st->reading = on != 0;
+    if (on && (evbuffer_get_length(st->in) > 0 || st->closed))
+        px_h2_kick(st);
+}
+
+static void px_h2_down_timeouts(px_down_t *d, uint64_t read_ms, uint64_t write_ms)
+{
+    (void)d, (void)read_ms, (void)write_ms; /* per stream: the route timeout bounds it */
+}
+
+static void px_h2_down_write_low(px_down_t *d, size_t low)
+{
+    ((px_h2_stream_t *)d)->write_low = low;
+}
+
+static void px_h2_down_done(px_down_t *d)
+{
+    px_h2_stream_t *st = (px_h2_stream_t *)d;
+    px_txn_t *t = st->txn;
+    st->txn = NULL;
+    st->resp_ended = 1;
+    st->reading = 0;
+    if (st->deferred && !st->closed) {
+        st->deferred = 0;
+        nghttp2_session_resume_data(st->s->ng, st->id);
+    }
+    /* The client may still be sending a body nobody reads: acknowledge what is there. */
+    evbuffer_drain(st->in, evbuffer_get_length(st->in));
+    px_h2_schedule_flush(st->s);
+    px_txn_finish(t);
+    if (st->closed)
+        px_h2_stream_free(st);
+}
+
+static void px_h2_down_detach(px_down_t *d)
+{
+    px_h2_stream_t *st = (px_h2_stream_t *)d;
+    st->txn = NULL;
+    st->reading = 0;
+}
+
+static void px_h2_down_reset(px_h2_stream_t *st, uint32_t code)
+{
+    if (!st->closed)
+        nghttp2_submit_rst_stream(st->s->ng, NGHTTP2_FLAG_NONE, st->id, code);
+    else
+        px_h2_stream_free(st);
+    px_h2_schedule_flush(st->s);
+}
+
+static void px_h2_down_abort(px_down_t *d)
+{
+    px_h2_down_reset((px_h2_stream_t *)d, NGHTTP2_INTERNAL_ERROR);
+}
+
+static void px_h2_down_close(px_down_t *d)
+{
+    px_h2_down_reset((px_h2_stream_t *)d, NGHTTP2_CANCEL);
+}
+
+static const px_down_ops_t px_h2_down_ops = {
+    .start_response = px_h2_down_start_response,
+    .send_continue = px_h2_down_send_continue,
+    .body_in = px_h2_down_body_in,
+    .body_out = px_h2_down_body_out,
+    .read = px_h2_down_read,
+    .timeouts = px_h2_down_timeouts,
+    .write_low = px_h2_down_write_low,
+    .done = px_h2_down_done,
+    .detach = px_h2_down_detach,
+    .abort = px_h2_down_abort,
+    .close = px_h2_down_close,
+};
+
+/* ---- the connection ------------------------------------------------------------------------ */
+
+static void px_h2_arm_idle(px_h2_session_t *s)
+{
+    px_h1_conn_t *c = s->c;
+    uint64_t ms = c->lconf->keepalive_timeout_ms;
+    if (s->nstreams > 0 || ms == 0)
+        return;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    evtimer_add(c->timer, &tv);
+}
+
+/* Produce frames into the socket's output. Returns -1 when the connection was closed. */
+static int px_h2_flush(px_h2_session_t *s)
+{
+    px_h1_conn_t *c = s->c;
+    struct evbuffer *out = px_io_output(c->io);
+    if (s->closing)
+        return 0;
+    while (evbuffer_get_length(out) < PX_H2_OUT_HIGH) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(s->ng, &data);
+        if (n < 0) {
+            px_log_info("%s %s: HTTP/2: %s", c->lconf->name, c->peer_text,
+                        nghttp2_strerror((int)n));
+            px_h1_conn_close(c);
+            return -1;
+        }
+        if (n == 0)
+            break;
+        evbuffer_add(out, data, (size_t)n);
+    }
+    if (!nghttp2_session_want_read(s->ng) && !nghttp2_session_want_write(s->ng)) {
+        s->closing = 1;
+        px_h1_conn_abort(c); /* flush what is queued, then close */
+        return -1;
+    }
+    if (s->nstreams == 0 && !evtimer_pending(c->timer, NULL))
+        px_h2_arm_idle(s);
+    return 0;
+}
+
+static void px_h2_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    px_h2_flush(arg);
+}
+
+void px_h2_readable(px_h2_session_t *s)
+{
+    px_h1_conn_t *c = s->c;
+    struct evbuffer *in = px_io_input(c->io);
+    s->in_recv = 1;
+    while (evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        ssize_t n = nghttp2_session_mem_recv(s->ng, v.iov_base, v.iov_len);
+        if (n < 0) {
+            s->in_recv = 0;
+            px_log_info("%s %s: HTTP/2: %s", c->lconf->name, c->peer_text,
+                        nghttp2_strerror((int)n));
+            if (n == NGHTTP2_ERR_BAD_CLIENT_MAGIC || n == NGHTTP2_ERR_FLOODED) {
+                px_h1_conn_close(c);
+                return;
+            }
+            nghttp2_session_terminate_session(s->ng, NGHTTP2_PROTOCOL_ERROR);
+            px_h2_flush(s);
+            return;
+        }
+        evbuffer_drain(in, (size_t)n);
+    }
+    s->in_recv = 0;
+    px_h2_flush(s);
+}
+
+void px_h2_writable(px_h2_session_t *s)
+{
+    px_h2_flush(s);
+}
+
+void px_h2_timeout(px_h2_session_t *s)
+{
+    if (s->nstreams > 0)
+        return;
+    px_h2_goaway(s);
+}
+
+void px_h2_goaway(px_h2_session_t *s)
+{
+    if (s->goaway || s->closing)
+        return;
+    s->goaway = 1;
+    nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s->ng),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+    px_h2_schedule_flush(s);
+}
+
+void px_h2_session_free(px_h2_session_t *s)
+{
+    while (s->streams != NULL) {
+        px_h2_stream_t *st = s->streams;
+        st->in_run = 0;
+        st->closed = 1;
+        if (st->txn != NULL)
+            px_txn_abort(st->txn); /* detach() clears st->txn */
+        px_h2_stream_free(st);
+    }
+    nghttp2_session_del(s->ng);
+    event_free(s->flush_ev);
+    free(s);
+}
+
+int px_h2_session_start(px_h1_conn_t *c)
+{
+    px_h2_session_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -1;
+    s->c = c;
+    s->flush_ev = event_new(c->worker->base, -1, 0, px_h2_flush_cb, s);
+    nghttp2_session_callbacks *cb;
+    nghttp2_option *opt;
+    if (s->flush_ev == NULL || nghttp2_session_callbacks_new(&cb) != 0) {
+        if (s->flush_ev != NULL)
+            event_free(s->flush_ev);
+        free(s);
+        return -1;
+    }
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, px_h2_on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, px_h2_on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, px_h2_on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, px_h2_on_data);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, px_h2_on_stream_close);
+    int rc = nghttp2_option_new(&opt);
+    if (rc == 0) {
+        nghttp2_option_set_no_auto_window_update(opt, 1);
+        rc = nghttp2_session_server_new2(&s->ng, cb, s, opt);
+        nghttp2_option_del(opt);
+    }
+    nghttp2_session_callbacks_del(cb);
+    const px_conf_http2_t *h = &c->lconf->http2;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, (uint32_t)h->max_concurrent_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (uint32_t)h->initial_window_size},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)h->max_header_list_size},
+    };
+    if (rc != 0 || nghttp2_submit_settings(s->ng, NGHTTP2_FLAG_NONE, iv, 3) != 0 ||
+        nghttp2_session_set_local_window_size(s->ng, NGHTTP2_FLAG_NONE, 0,
+                                              (int32_t)h->connection_window_size) != 0) {
+        if (s->ng != NULL)
+            nghttp2_session_del(s->ng);
+        event_free(s->flush_ev);
+        free(s);
+        return -1;
+    }
+    c->h2 = s;
+    evtimer_del(c->timer);
+    px_io_set_timeouts(c->io, 0, 0);
+    px_io_set_read_high(c->io, PX_H2_OUT_HIGH);
+    px_io_read_enable(c->io);
+    if (evbuffer_get_length(px_io_input(c->io)) > 0)
+        px_h2_readable(s);
+    else
+        px_h2_flush(s);
+    return 0;
+}
