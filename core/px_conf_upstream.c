@@ -333,7 +333,7 @@ static int px_conf_set_breakers(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, con
 }
 
 static const px_conf_key_t px_conf_upstream_keys[] = {
-    {"endpoints", px_conf_set_endpoints, 0, 0, 0, 0, 1},
+    PX_KEY_FN("endpoints", px_conf_set_endpoints),
     PX_KEY_FN("balance", px_conf_set_balance),
     PX_KEY_FN("hash_key", px_conf_set_hash_key),
     PX_KEY_DURATION("connect_timeout", px_conf_upstream_t, connect_timeout_ms, 1),
@@ -344,6 +344,7 @@ static const px_conf_key_t px_conf_upstream_keys[] = {
     PX_KEY_FN("outlier_detection", px_conf_set_outlier),
     PX_KEY_FN("circuit_breakers", px_conf_set_breakers),
     PX_KEY_FN("tls", px_conf_set_upstream_tls),
+    PX_KEY_FN("discovery", px_conf_set_discovery),
 };
 
 int px_conf_set_upstreams(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
@@ -390,6 +391,10 @@ int px_conf_set_upstreams(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_
             rc = -1;
         else if (seen[2] != NULL && u->balance != PX_BALANCE_HASH)
             rc = px_conf_err(cx, seen[2], "hash_key needs \"balance: hash\"");
+        else if (seen[0] != NULL && seen[11] != NULL)
+            rc = px_conf_err(cx, seen[11], "an upstream has endpoints or discovery, not both");
+        else if (seen[0] == NULL && seen[11] == NULL)
+            rc = px_conf_err(cx, un, "missing required key \"endpoints\" (or \"discovery\")");
         px_conf_path_pop(cx, mark);
     }
     return rc;
