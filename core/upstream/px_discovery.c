@@ -180,7 +180,11 @@ static void px_disc_apply(px_dwatch_t *w, const px_gen_t *prev, const px_disc_ep
     }
     if (px_hostset_seal(w->rt, hs) < 0)
         goto oom;
-    px_disc_log_change(w, eps, n);
+    if (prev != NULL)
+        px_log_info("upstream %s: discovery (%s): %zu endpoint%s kept across the reload",
+                    w->up->name, w->what, n, n == 1 ? "" : "s");
+    else
+        px_disc_log_change(w, eps, n);
     memcpy(copy, eps, n * sizeof(*copy));
     free(w->cur);
     w->cur = copy;
