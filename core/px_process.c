@@ -213,8 +213,8 @@ static void px_process_discovery(px_process_t *p, px_gen_t *gen)
 {
     px_disc_t *d = px_disc_start(p->base, gen, p->disc);
     if (d == NULL) {
-        px_log_error("cannot start discovery (out of memory): upstreams with discovery have "
-                     "no endpoints");
+        px_log_error("cannot start discovery (out of memory or no resolver): upstreams with "
+                     "discovery have no endpoints");
         px_disc_free(p->disc);
     }
     p->disc = d;
