@@ -273,6 +273,33 @@ typedef struct {
     unsigned unhealthy_threshold; /* default 3 */
 } px_conf_health_t;
 
+/* resolvers.NAME: DNS servers that discovery asks (instead of /etc/resolv.conf's). */
+typedef struct px_conf_resolver_s {
+    char *name;
+    char *servers;       /* "IP:PORT,[IPv6]:PORT" (c-ares' servers CSV), as listed */
+    uint64_t timeout_ms; /* timeout: per attempt, default 1s */
+    unsigned attempts;   /* attempts: per server, default 2 */
+} px_conf_resolver_t;
+
+typedef enum {
+    PX_DISC_NONE = 0, /* endpoints come from `endpoints:` */
+    PX_DISC_DNS,      /* discovery.dns: A/AAAA records of a name, one port */
+    PX_DISC_SRV,      /* discovery.srv: SRV records (targets, ports, priorities, weights) */
+    PX_DISC_FILE,     /* discovery.file: an endpoints file, polled */
+} px_disc_kind_t;
+
+/* upstreams.NAME.discovery */
+typedef struct {
+    px_disc_kind_t kind;
+    char *name;                         /* dns, srv: the name asked; file: the path (absolute) */
+    unsigned port;                      /* dns: the port of every address found */
+    int family;                         /* family: AF_UNSPEC (any, default), AF_INET, AF_INET6 */
+    const px_conf_resolver_t *resolver; /* resolver: NULL = the system's (/etc/resolv.conf) */
+    uint64_t min_ttl_ms;                /* min_ttl: default 5s */
+    uint64_t max_ttl_ms;                /* max_ttl: default 300s */
+    uint64_t interval_ms;               /* file: interval between checks, default 1s */
+} px_conf_discovery_t;
+
 typedef struct px_conf_upstream_s {
     char *name;
     px_conf_endpoint_t *endpoints;
@@ -292,6 +319,7 @@ typedef struct px_conf_upstream_s {
     unsigned index;                     /* position in conf->upstreams */
     px_tls_upstream_t *tls;             /* tls (enabled): NULL = plain HTTP */
     px_conf_health_t health;            /* health_check */
+    px_conf_discovery_t discovery;      /* discovery: kind PX_DISC_NONE when endpoints */
 } px_conf_upstream_t;
 
 /* shared_dicts: NAME: SIZE. The dict itself is acquired once the whole config is valid, so a
@@ -320,6 +348,8 @@ typedef struct px_conf_s {
     size_t nlisteners;
     px_conf_upstream_t *upstreams;
     size_t nupstreams;
+    px_conf_resolver_t *resolvers; /* resolvers, in written order */
+    size_t nresolvers;
 
     struct px_conf_shdict_s *shdicts; /* shared_dicts, in written order */
     size_t nshdicts;

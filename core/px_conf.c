@@ -1117,6 +1117,7 @@ static const px_conf_key_t px_conf_top_keys[] = {
     PX_KEY_FN_AT("access_log", px_conf_set_access_log, px_conf_t, access_log),
     {"listeners", px_conf_set_listeners, 0, 0, 0, 0, 1},
     PX_KEY_FN("upstreams", px_conf_set_upstreams),
+    PX_KEY_FN("resolvers", px_conf_set_resolvers),
     PX_KEY_FN("modules_path", px_conf_set_modules_path),
     PX_KEY_FN("load_modules", px_conf_set_load_modules),
     PX_KEY_FN("shared_dicts", px_conf_set_shared_dicts),
@@ -1221,6 +1222,8 @@ static px_conf_t *px_conf_load_ctx(px_conf_ctx_t *cx)
                                     PX_KEY_NELTS(px_conf_top_keys));
         if (!px_conf_full(cx))
             px_conf_resolve_refs(cx);
+        if (!px_conf_full(cx))
+            px_conf_resolve_resolvers(cx);
         if (cx->nfailed == 0)
             px_conf_resolve_filters(cx);
         if (cx->nfailed == 0)

@@ -468,10 +468,12 @@ static int px_conf_set_health(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const
     if (h->jitter_ms == UINT64_MAX)
         h->jitter_ms = h->interval_ms / 10;
     if (h->type == PX_HEALTH_TCP) {
-        for (size_t i = 1; i <= 3; i++) {
-            if (seen[i] != NULL)
-                return px_conf_err(cx, seen[i], "%s applies to \"type: http\" only",
-                                   px_conf_health_keys[i].name);
+        static const char *const http_only[] = {"path", "host", "expected_statuses"};
+        for (size_t i = 0; i < PX_KEY_NELTS(http_only); i++) {
+            px_ynode_t *at = px_conf_seen(seen, px_conf_health_keys,
+                                          PX_KEY_NELTS(px_conf_health_keys), http_only[i]);
+            if (at != NULL)
+                return px_conf_err(cx, at, "%s applies to \"type: http\" only", http_only[i]);
         }
     }
     if (h->path == NULL && (h->path = px_conf_dup(cx, "/", 1)) == NULL)
@@ -487,7 +489,7 @@ static int px_conf_set_health(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const
 }
 
 static const px_conf_key_t px_conf_upstream_keys[] = {
-    {"endpoints", px_conf_set_endpoints, 0, 0, 0, 0, 1},
+    PX_KEY_FN("endpoints", px_conf_set_endpoints),
     PX_KEY_FN("balance", px_conf_set_balance),
     PX_KEY_FN("hash_key", px_conf_set_hash_key),
     PX_KEY_DURATION("connect_timeout", px_conf_upstream_t, connect_timeout_ms, 1),
@@ -499,6 +501,7 @@ static const px_conf_key_t px_conf_upstream_keys[] = {
     PX_KEY_FN("circuit_breakers", px_conf_set_breakers),
     PX_KEY_FN("tls", px_conf_set_upstream_tls),
     PX_KEY_FN("health_check", px_conf_set_health),
+    PX_KEY_FN("discovery", px_conf_set_discovery),
 };
 
 int px_conf_set_upstreams(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
@@ -541,10 +544,21 @@ int px_conf_set_upstreams(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_
         px_ynode_t *seen[PX_CONF_MAX_KEYS];
         if (px_conf_walk(cx, un, px_conf_upstream_keys, PX_KEY_NELTS(px_conf_upstream_keys), u,
                          seen) < 0 ||
-            px_conf_tls_upstream_hosts(cx, u) < 0)
+            px_conf_tls_upstream_hosts(cx, u) < 0) {
             rc = -1;
-        else if (seen[2] != NULL && u->balance != PX_BALANCE_HASH)
-            rc = px_conf_err(cx, seen[2], "hash_key needs \"balance: hash\"");
+        } else {
+            /* Checks between keys; the nodes are found by key name, not table position. */
+            size_t nk = PX_KEY_NELTS(px_conf_upstream_keys);
+            px_ynode_t *hash_key = px_conf_seen(seen, px_conf_upstream_keys, nk, "hash_key");
+            px_ynode_t *endpoints = px_conf_seen(seen, px_conf_upstream_keys, nk, "endpoints");
+            px_ynode_t *discovery = px_conf_seen(seen, px_conf_upstream_keys, nk, "discovery");
+            if (hash_key != NULL && u->balance != PX_BALANCE_HASH)
+                rc = px_conf_err(cx, hash_key, "hash_key needs \"balance: hash\"");
+            else if (endpoints != NULL && discovery != NULL)
+                rc = px_conf_err(cx, discovery, "an upstream has endpoints or discovery, not both");
+            else if (endpoints == NULL && discovery == NULL)
+                rc = px_conf_err(cx, un, "missing required key \"endpoints\" (or \"discovery\")");
+        }
         px_conf_path_pop(cx, mark);
     }
     return rc;

@@ -486,6 +486,16 @@ int px_conf_unknown_key(px_conf_ctx_t *cx, const px_ynode_t *k, const px_conf_ke
                            px_conf_where(cx), no_hint_note ? no_hint_note : "");
 }
 
+px_ynode_t *px_conf_seen(px_ynode_t *const *seen, const px_conf_key_t *keys, size_t nkeys,
+                         const char *name)
+{
+    for (size_t j = 0; j < nkeys; j++) {
+        if (strcmp(keys[j].name, name) == 0)
+            return seen[j];
+    }
+    return NULL;
+}
+
 int px_conf_walk(px_conf_ctx_t *cx, px_ynode_t *n, const px_conf_key_t *keys, size_t nkeys,
                  void *obj, px_ynode_t **seen)
 {

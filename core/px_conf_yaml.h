@@ -59,6 +59,15 @@ struct px_conf_fref_s {
     px_conf_fref_t *next;
 };
 
+/* A discovery's `resolver: NAME`, resolved once every resolver is known. */
+typedef struct px_conf_rref_s px_conf_rref_t;
+struct px_conf_rref_s {
+    px_conf_discovery_t *disc;
+    const px_ynode_t *node;
+    const char *path; /* key path for the error message (scratch pool) */
+    px_conf_rref_t *next;
+};
+
 /* The state of one load. Lives on px_conf_load_string()'s stack. */
 typedef struct {
     px_pool_t *tmp;   /* scratch: node tree, messages; destroyed before returning */
@@ -77,6 +86,7 @@ typedef struct {
     px_conf_ref_t *refs;
     px_conf_fref_t *frefs, **frefs_tail; /* in written order */
     int upstreams_bad; /* `upstreams` was not a map: do not resolve names against it */
+    px_conf_rref_t *rrefs;
 } px_conf_ctx_t;
 
 /*
@@ -165,6 +175,12 @@ char *px_conf_dup(px_conf_ctx_t *cx, const char *s, size_t len);
  */
 int px_conf_walk(px_conf_ctx_t *cx, px_ynode_t *n, const px_conf_key_t *keys, size_t nkeys,
                  void *obj, px_ynode_t **seen);
+
+/* The key node px_conf_walk() saw for the key called `name` of keys (nkeys), or NULL. For
+ * checks between keys after a walk, so they name keys rather than table positions. */
+px_ynode_t *px_conf_seen(px_ynode_t *const *seen, const px_conf_key_t *keys, size_t nkeys,
+                         const char *name);
+
 /* Record the standard "unknown key" error for k against keys[] (with a "did you mean"); when
  * there is no suggestion, no_hint_note (may be NULL) is appended. Returns -1. */
 int px_conf_unknown_key(px_conf_ctx_t *cx, const px_ynode_t *k, const px_conf_key_t *keys,
@@ -214,6 +230,12 @@ int px_conf_set_upstreams(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_
 int px_conf_set_retry(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k);
 /* Defaults of a retry policy that was not written (a single attempt). */
 void px_conf_retry_defaults(px_conf_retry_t *r);
+
+/* Discovery (px_conf_discovery.c): the top-level `resolvers`, an upstream's `discovery` (obj
+ * is the upstream), and the resolver names looked up after the walk. */
+int px_conf_set_resolvers(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k);
+int px_conf_set_discovery(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k);
+void px_conf_resolve_resolvers(px_conf_ctx_t *cx);
 
 /* A path from the config, absolute or relative to the config file's directory (arena). */
 char *px_conf_rel_path(px_conf_ctx_t *cx, const char *s, size_t len);

@@ -21,8 +21,9 @@
 #include <event2/event.h>
 
 #include "config.h"
-#include "px_endpoint.h"
 #include "px_conf.h"
+#include "px_discovery.h"
+#include "px_endpoint.h"
 #include "px_health.h"
 #include "px_log.h"
 #include "px_process.h"
@@ -39,7 +40,8 @@ typedef struct {
 typedef struct {
     struct event_base *base;
     const char *file;
-    px_gen_t *gen; /* newest generation (the main thread's reference) */
+    px_gen_t *gen;       /* newest generation (the main thread's reference) */
+    px_disc_t *disc;     /* discovery of gen's upstreams (freed before gen is released) */
     px_health_t *health; /* active health checks, following gen */
     unsigned next_generation;
     unsigned nworkers;
@@ -207,6 +209,19 @@ static void px_process_log_errors(const char *prefix, const px_conf_error_t *err
     }
 }
 
+/* Start discovery for gen, the generation about to replace p->gen: the last endpoints found
+ * are handed over, then the old discovery stops. */
+static void px_process_discovery(px_process_t *p, px_gen_t *gen)
+{
+    px_disc_t *d = px_disc_start(p->base, gen, p->disc);
+    if (d == NULL) {
+        px_log_error("cannot start discovery (out of memory or no resolver): upstreams with "
+                     "discovery have no endpoints");
+        px_disc_free(p->disc);
+    }
+    p->disc = d;
+}
+
 static void px_process_publish(px_process_t *p)
 {
     p->publishing = 1;
@@ -247,6 +262,7 @@ static void px_process_reload(px_process_t *p)
     if (px_log_open(conf->error_log_path, conf->error_log_level) < 0)
         px_log_error("reload: cannot open error log %s: %s (keeping the current one)",
                      conf->error_log_path, strerror(errno));
+    px_process_discovery(p, gen);
     px_health_sync(p->health, gen); /* while the old generation's config is still alive */
     px_gen_release(p->gen);
     p->gen = gen;
@@ -275,6 +291,7 @@ static void px_process_reopen(px_process_t *p)
         return;
     }
     px_log_info("logs reopened");
+    px_process_discovery(p, gen);
     px_health_sync(p->health, gen);
     px_gen_release(p->gen);
     p->gen = gen;
@@ -396,6 +413,9 @@ int px_process_run(const char *file)
         px_conf_release(conf);
         return 1;
     }
+    /* Discovery starts now and workers do not wait for its first answers: until then an
+     * upstream with discovery answers 503 (docs/resilience.md). */
+    px_process_discovery(&p, p.gen);
     p.health = px_health_new(p.base);
     if (p.health == NULL) {
         px_log_error("cannot start: out of memory");
@@ -453,6 +473,7 @@ int px_process_run(const char *file)
     px_health_free(p.health);
     event_free(p.drain_timer);
     event_free(p.ticket_timer);
+    px_disc_free(p.disc);
     event_base_free(p.base);
     close(p.notify_fd);
     /* Each worker closed its own listening sockets; only the table is left. */

@@ -53,6 +53,8 @@ typedef struct px_hostset_s {
     _Atomic unsigned refs;
     size_t n;
     uint16_t *maglev; /* balance hash: PX_MAGLEV_SIZE entry indexes; else NULL */
+    char *names;      /* discovery: the tls_host strings of the entries (malloc'd, freed
+                         with the set); NULL when they belong to the config */
     px_hostset_entry_t e[];
 } px_hostset_t;
 

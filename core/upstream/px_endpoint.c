@@ -52,6 +52,7 @@ void px_hostset_release(px_hostset_t *hs)
     for (size_t i = 0; i < hs->n; i++)
         px_ep_release(hs->e[i].ep);
     free(hs->maglev);
+    free(hs->names);
     free(hs);
 }
 
@@ -115,8 +116,7 @@ int px_hostset_seal(const px_uprt_t *rt, px_hostset_t *hs)
 
 /* ---- upstream runtimes ---------------------------------------------------------------------- */
 
-static px_ep_t *px_uprt_find_old(const px_gen_t *old, const char *upstream,
-                                 const px_conf_addr_t *addr)
+px_ep_t *px_uprt_find_old(const px_gen_t *old, const char *upstream, const px_conf_addr_t *addr)
 {
     if (old == NULL || old->uprt == NULL)
         return NULL;

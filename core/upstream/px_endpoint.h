@@ -14,6 +14,10 @@
  * allocated). Main thread. */
 int px_uprt_init(px_gen_t *gen, const px_gen_t *old);
 
+/* The endpoint (borrowed) of upstream `upstream` at addr (compared by socket address) in the
+ * current host set of old's upstream of that name, or NULL (old may be NULL). Main thread. */
+px_ep_t *px_uprt_find_old(const px_gen_t *old, const char *upstream, const px_conf_addr_t *addr);
+
 /* Free gen->uprt (the generation's last reference is gone). Any thread. */
 void px_uprt_free(px_gen_t *gen);
 

@@ -542,7 +542,9 @@ px_status_t px_upstream_attach(px_txn_t *t, int fresh, int *status, const char *
     px_upool_t *p = px_upstream_pick(u, &k);
     if (p == NULL) {
         *status = 503;
-        *cause = u->hosts->n == 0 ? "no endpoints" : "no healthy endpoint";
+        *cause = u->hosts->n > 0                      ? "no healthy endpoint"
+                 : up->discovery.kind != PX_DISC_NONE ? "no endpoints: discovery has found none yet"
+                                                      : "no endpoints";
         return PX_ERROR;
     }
     t->ep = p->ep;

@@ -53,6 +53,7 @@ use Time::HiRes ();
 
 use PxTest::Pyxis;
 use PxTest::Backend;
+use PxTest::DNS;
 
 our @EXPORT = qw(free_port raw_http parse_responses http_req build_request curl have_curl
     pyxis_run parse_echo wait_until client rejects_ok write_files write_file config_errors_ok
