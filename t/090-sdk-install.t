@@ -35,11 +35,16 @@ sub run {
 my $dest = abs_path(PxTest::subdir('destdir'));
 run('make install DESTDIR=...', 'make', '-C', $builddir, 'install', "DESTDIR=$dest");
 
-my (@pc, @bin);
+my (@pc, @bin, @so, @la);
 find(sub {
     push @pc, $File::Find::name if $_ eq 'pyxis.pc' && -f;
     push @bin, $File::Find::name if $_ eq 'pyxis' && -f && -x && $File::Find::dir =~ m{/bin\z};
+    push @so, $_ if /\.so\z/ && $File::Find::dir =~ m{/modules\z};
+    push @la, $File::Find::name if /\.la\z/;
 }, $dest);
+ok((grep { $_ eq 'headers.so' } @so) && (grep { $_ eq 'lua.so' } @so),
+    'the built-in modules are installed (' . join(' ', sort @so) . ')');
+is_deeply(\@la, [], 'no libtool .la file is installed');
 if (!is(scalar @pc, 1, 'one pyxis.pc installed') | !is(scalar @bin, 1, 'one bin/pyxis installed')) {
     done_testing;
     exit;
