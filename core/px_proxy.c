@@ -10,8 +10,9 @@
  * body size. Bodies are moved between evbuffers, never copied.
  *
  * Retry: a request that fails on a connection reused from the pool, before any response byte,
- * is retried once on a new connection when its method is idempotent and it has no body; see
- * docs/proxy.md for why exactly these.
+ * is retried once on a new connection when its method is idempotent and it has no body, or
+ * when not one byte of it had left (px_io_sent()) and it has no body or one kept for replay;
+ * see docs/proxy.md for why exactly these.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -399,7 +400,8 @@ static void px_proxy_stop_try_timer(px_txn_t *t)
  * The attempt failed (cond, or a response with `status`). When the policy allows another one
  * (attempts left, condition listed, method or "never reached", body replayable, retry budget and
  * circuit breaker), schedule it after a backoff and return 1; else return 0 and the caller
- * answers. never_reached: the request provably never reached the upstream (connect failed).
+ * answers. never_reached: the request provably never reached the upstream (connect failed, or
+ * not one byte of it left: px_proxy_never_sent()).
  */
 static int px_proxy_retry(px_txn_t *t, unsigned cond, int status, int never_reached,
                           const char *cause)
@@ -554,12 +556,23 @@ void px_proxy_txn_done(px_txn_t *t)
     t->wup = NULL;
 }
 
+/* Did the connection fail before one byte of the request left pyxis? Then the upstream cannot
+ * have seen any of it, whatever the method. */
+static int px_proxy_never_sent(const px_txn_t *t)
+{
+    return px_io_sent(t->uconn->io) == t->uconn->sent_before;
+}
+
 /* Is it safe to send this request again on a new connection to the same endpoint? (The
- * stale keep-alive connection case, docs/proxy.md.) */
-static int px_proxy_stale_retryable(const px_txn_t *t)
+ * stale keep-alive connection case, docs/proxy.md.) never_sent: px_proxy_never_sent(). */
+static int px_proxy_stale_retryable(const px_txn_t *t, int never_sent)
 {
     const px_uconn_t *uc = t->uconn;
-    if (!uc->reused || uc->answered || t->attempts > 1 || t->req.body != PX_BODY_NONE)
+    if (!uc->reused || uc->answered || t->attempts > 1)
+        return 0;
+    if (never_sent) /* nothing to undo; a streamed body was consumed from the client, though */
+        return t->req.body == PX_BODY_NONE || t->req_full != NULL;
+    if (t->req.body != PX_BODY_NONE)
         return 0;
     switch (t->req.method_id) {
     case PX_METHOD_GET:
@@ -576,9 +589,11 @@ static int px_proxy_stale_retryable(const px_txn_t *t)
  * head). Retry, answer with `status`, or cut the response short. */
 static void px_proxy_upstream_failed(px_txn_t *t, int status, const char *cause)
 {
-    if (t->resp_state == PX_TXN_RESP_NONE && px_proxy_stale_retryable(t)) {
-        px_log_debug("%s: %s on a reused connection to %s; retrying on a new one", t->route->name,
-                     cause, t->ep->addr.text);
+    int never_sent = px_proxy_never_sent(t);
+    if (t->resp_state == PX_TXN_RESP_NONE && px_proxy_stale_retryable(t, never_sent)) {
+        px_log_debug("%s: %s on a reused connection to %s%s; retrying on a new one", t->route->name,
+                     cause, t->ep->addr.text,
+                     never_sent ? " before any byte of the request left" : "");
         px_proxy_detach(t, 0);
         if (t->ntried > 0)
             t->ntried--; /* same endpoint is fine: the connection was the problem */
@@ -587,7 +602,7 @@ static void px_proxy_upstream_failed(px_txn_t *t, int status, const char *cause)
     }
     px_proxy_stop_try_timer(t);
     px_proxy_report(t, PX_EP_GATEWAY_ERROR);
-    if (px_proxy_retry(t, PX_RETRY_RESET, 0, 0, cause))
+    if (px_proxy_retry(t, PX_RETRY_RESET, 0, never_sent, cause))
         return;
     px_proxy_detach(t, 0);
     px_txn_fail(t, status, cause);
@@ -608,8 +623,9 @@ static void px_proxy_send(px_txn_t *t)
             return;
         }
         px_io_t *ub = t->uconn->io;
-        /* Referenced, not moved: a retry sends the same bytes again. */
-        if (px_proxy_policy(t)->attempts > t->attempts)
+        /* Referenced, not moved: a retry, or the reconnect of a request that never left a
+         * pooled connection (px_proxy_stale_retryable), sends the same bytes again. */
+        if (px_proxy_policy(t)->attempts > t->attempts || t->uconn->reused)
             evbuffer_add_buffer_reference(px_io_output(ub), t->req_full);
         else
             evbuffer_add_buffer(px_io_output(ub), t->req_full);
