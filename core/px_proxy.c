@@ -505,7 +505,14 @@ void px_proxy_detach(px_txn_t *t, int reusable)
 
 static void px_proxy_body_buffered(pyxis_txn_t *txn, void *arg)
 {
-    px_proxy_start((px_txn_t *)txn);
+    px_txn_t *t = (px_txn_t *)txn;
+    if (t->req_state != PX_TXN_REQ_DONE) {
+        /* A chunked body longer than retry.buffer: what was read goes first and the rest
+         * streams (px_proxy_send); without req_full the request is not retried. */
+        t->req_ahead = t->req_full;
+        t->req_full = NULL;
+    }
+    px_proxy_start(t);
 }
 
 void px_proxy_start(px_txn_t *t)
@@ -525,11 +532,15 @@ void px_proxy_start(px_txn_t *t)
         u->active++;
     }
     /* A body that may have to be sent again is read whole first, within retry.buffer; larger
-     * ones (and chunked ones, whose size is unknown) stream and are not retried. */
+     * ones stream and are not retried. A chunked body, whose size is unknown, is read up to
+     * the buffer: when it ends there it is replayed like a Content-Length body (and sent with
+     * one), else what was read goes first and the rest streams (px_proxy_body_buffered). */
     const px_conf_retry_t *r = px_proxy_policy(t);
-    if (r->attempts > 1 && t->req.body == PX_BODY_LENGTH && t->req_full == NULL &&
-        t->req.content_length <= r->buffer && !px_filter_has_body(t, PX_FPHASE_REQ_BODY)) {
-        px_txn_read_whole_body(t, px_proxy_body_buffered);
+    if (r->attempts > 1 && t->req_full == NULL && t->req_ahead == NULL &&
+        ((t->req.body == PX_BODY_LENGTH && t->req.content_length <= r->buffer) ||
+         (t->req.body == PX_BODY_CHUNKED && r->buffer > 0)) &&
+        !px_filter_has_body(t, PX_FPHASE_REQ_BODY)) {
+        px_txn_read_whole_body(t, r->buffer, px_proxy_body_buffered);
         return;
     }
     px_proxy_attach(t, 0);
@@ -655,9 +666,19 @@ static void px_proxy_send(px_txn_t *t)
         px_txn_fail(t, 500, "out of memory");
         return;
     }
-    px_h1_body_init(&t->req_body, r->body, r->content_length, filtered ? PX_BODY_CLOSE : r->body);
-    t->req_body.limit = t->listener->limits.max_body;
-    t->req_body.chunked.max_trailers = (size_t)t->listener->limits.max_head;
+    if (t->req_ahead != NULL) {
+        /* The decoder goes on where the read ahead stopped; what it read is the first chunk
+         * (px_proxy_start: never with body filters). */
+        t->req_body.out = r->body;
+        t->req_body.limit = t->listener->limits.max_body;
+        px_h1_body_encode(t->req_out, &t->req_out_left, t->req_ahead, px_io_output(t->uconn->io),
+                          0);
+    } else {
+        px_h1_body_init(&t->req_body, r->body, r->content_length,
+                        filtered ? PX_BODY_CLOSE : r->body);
+        t->req_body.limit = t->listener->limits.max_body;
+        t->req_body.chunked.max_trailers = (size_t)t->listener->limits.max_head;
+    }
     if ((r->flags & PX_H1_EXPECT_CONTINUE) && r->body != PX_BODY_NONE && !t->continue_sent) {
         t->down->ops->send_continue(t->down);
         t->continue_sent = 1;
