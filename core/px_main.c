@@ -26,6 +26,7 @@
 #include "px_module.h"
 #include "px_process.h"
 #include "px_testfilter.h"
+#include "px_upstream.h"
 
 static void px_usage(FILE *out)
 {
@@ -115,6 +116,11 @@ int main(int argc, char **argv)
     if (optind < argc) {
         px_usage(stderr);
         return 2;
+    }
+    if (getenv("PYXIS_TEST_IDLE_UNWATCHED") != NULL) {
+        px_upstream_idle_unwatched = 1;
+        fprintf(stderr, "pyxis: PYXIS_TEST_IDLE_UNWATCHED is set: idle upstream connections are "
+                        "not watched (a test hook, never for production)\n");
     }
     return test ? px_check(file) : px_process_run(file);
 }

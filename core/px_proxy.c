@@ -10,8 +10,9 @@
  * body size. Bodies are moved between evbuffers, never copied.
  *
  * Retry: a request that fails on a connection reused from the pool, before any response byte,
- * is retried once on a new connection when its method is idempotent and it has no body; see
- * docs/proxy.md for why exactly these.
+ * is retried once on a new connection when its method is idempotent and it has no body, or
+ * when not one byte of it had left (px_io_sent()) and it has no body or one kept for replay;
+ * see docs/proxy.md for why exactly these.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -399,7 +400,8 @@ static void px_proxy_stop_try_timer(px_txn_t *t)
  * The attempt failed (cond, or a response with `status`). When the policy allows another one
  * (attempts left, condition listed, method or "never reached", body replayable, retry budget and
  * circuit breaker), schedule it after a backoff and return 1; else return 0 and the caller
- * answers. never_reached: the request provably never reached the upstream (connect failed).
+ * answers. never_reached: the request provably never reached the upstream (connect failed, or
+ * not one byte of it left: px_proxy_never_sent()).
  */
 static int px_proxy_retry(px_txn_t *t, unsigned cond, int status, int never_reached,
                           const char *cause)
@@ -503,7 +505,14 @@ void px_proxy_detach(px_txn_t *t, int reusable)
 
 static void px_proxy_body_buffered(pyxis_txn_t *txn, void *arg)
 {
-    px_proxy_start((px_txn_t *)txn);
+    px_txn_t *t = (px_txn_t *)txn;
+    if (t->req_state != PX_TXN_REQ_DONE) {
+        /* A chunked body longer than retry.buffer: what was read goes first and the rest
+         * streams (px_proxy_send); without req_full the request is not retried. */
+        t->req_ahead = t->req_full;
+        t->req_full = NULL;
+    }
+    px_proxy_start(t);
 }
 
 void px_proxy_start(px_txn_t *t)
@@ -523,11 +532,15 @@ void px_proxy_start(px_txn_t *t)
         u->active++;
     }
     /* A body that may have to be sent again is read whole first, within retry.buffer; larger
-     * ones (and chunked ones, whose size is unknown) stream and are not retried. */
+     * ones stream and are not retried. A chunked body, whose size is unknown, is read up to
+     * the buffer: when it ends there it is replayed like a Content-Length body (and sent with
+     * one), else what was read goes first and the rest streams (px_proxy_body_buffered). */
     const px_conf_retry_t *r = px_proxy_policy(t);
-    if (r->attempts > 1 && t->req.body == PX_BODY_LENGTH && t->req_full == NULL &&
-        t->req.content_length <= r->buffer && !px_filter_has_body(t, PX_FPHASE_REQ_BODY)) {
-        px_txn_read_whole_body(t, px_proxy_body_buffered);
+    if (r->attempts > 1 && t->req_full == NULL && t->req_ahead == NULL &&
+        ((t->req.body == PX_BODY_LENGTH && t->req.content_length <= r->buffer) ||
+         (t->req.body == PX_BODY_CHUNKED && r->buffer > 0)) &&
+        !px_filter_has_body(t, PX_FPHASE_REQ_BODY)) {
+        px_txn_read_whole_body(t, r->buffer, px_proxy_body_buffered);
         return;
     }
     px_proxy_attach(t, 0);
@@ -554,12 +567,23 @@ void px_proxy_txn_done(px_txn_t *t)
     t->wup = NULL;
 }
 
+/* Did the connection fail before one byte of the request left pyxis? Then the upstream cannot
+ * have seen any of it, whatever the method. */
+static int px_proxy_never_sent(const px_txn_t *t)
+{
+    return px_io_sent(t->uconn->io) == t->uconn->sent_before;
+}
+
 /* Is it safe to send this request again on a new connection to the same endpoint? (The
- * stale keep-alive connection case, docs/proxy.md.) */
-static int px_proxy_stale_retryable(const px_txn_t *t)
+ * stale keep-alive connection case, docs/proxy.md.) never_sent: px_proxy_never_sent(). */
+static int px_proxy_stale_retryable(const px_txn_t *t, int never_sent)
 {
     const px_uconn_t *uc = t->uconn;
-    if (!uc->reused || uc->answered || t->attempts > 1 || t->req.body != PX_BODY_NONE)
+    if (!uc->reused || uc->answered || t->attempts > 1)
+        return 0;
+    if (never_sent) /* nothing to undo; a streamed body was consumed from the client, though */
+        return t->req.body == PX_BODY_NONE || t->req_full != NULL;
+    if (t->req.body != PX_BODY_NONE)
         return 0;
     switch (t->req.method_id) {
     case PX_METHOD_GET:
@@ -576,9 +600,11 @@ static int px_proxy_stale_retryable(const px_txn_t *t)
  * head). Retry, answer with `status`, or cut the response short. */
 static void px_proxy_upstream_failed(px_txn_t *t, int status, const char *cause)
 {
-    if (t->resp_state == PX_TXN_RESP_NONE && px_proxy_stale_retryable(t)) {
-        px_log_debug("%s: %s on a reused connection to %s; retrying on a new one", t->route->name,
-                     cause, t->ep->addr.text);
+    int never_sent = px_proxy_never_sent(t);
+    if (t->resp_state == PX_TXN_RESP_NONE && px_proxy_stale_retryable(t, never_sent)) {
+        px_log_debug("%s: %s on a reused connection to %s%s; retrying on a new one", t->route->name,
+                     cause, t->ep->addr.text,
+                     never_sent ? " before any byte of the request left" : "");
         px_proxy_detach(t, 0);
         if (t->ntried > 0)
             t->ntried--; /* same endpoint is fine: the connection was the problem */
@@ -587,7 +613,7 @@ static void px_proxy_upstream_failed(px_txn_t *t, int status, const char *cause)
     }
     px_proxy_stop_try_timer(t);
     px_proxy_report(t, PX_EP_GATEWAY_ERROR);
-    if (px_proxy_retry(t, PX_RETRY_RESET, 0, 0, cause))
+    if (px_proxy_retry(t, PX_RETRY_RESET, 0, never_sent, cause))
         return;
     px_proxy_detach(t, 0);
     px_txn_fail(t, status, cause);
@@ -608,8 +634,9 @@ static void px_proxy_send(px_txn_t *t)
             return;
         }
         px_io_t *ub = t->uconn->io;
-        /* Referenced, not moved: a retry sends the same bytes again. */
-        if (px_proxy_policy(t)->attempts > t->attempts)
+        /* Referenced, not moved: a retry, or the reconnect of a request that never left a
+         * pooled connection (px_proxy_stale_retryable), sends the same bytes again. */
+        if (px_proxy_policy(t)->attempts > t->attempts || t->uconn->reused)
             evbuffer_add_buffer_reference(px_io_output(ub), t->req_full);
         else
             evbuffer_add_buffer(px_io_output(ub), t->req_full);
@@ -639,9 +666,19 @@ static void px_proxy_send(px_txn_t *t)
         px_txn_fail(t, 500, "out of memory");
         return;
     }
-    px_h1_body_init(&t->req_body, r->body, r->content_length, filtered ? PX_BODY_CLOSE : r->body);
-    t->req_body.limit = t->listener->limits.max_body;
-    t->req_body.chunked.max_trailers = (size_t)t->listener->limits.max_head;
+    if (t->req_ahead != NULL) {
+        /* The decoder goes on where the read ahead stopped; what it read is the first chunk
+         * (px_proxy_start: never with body filters). */
+        t->req_body.out = r->body;
+        t->req_body.limit = t->listener->limits.max_body;
+        px_h1_body_encode(t->req_out, &t->req_out_left, t->req_ahead, px_io_output(t->uconn->io),
+                          0);
+    } else {
+        px_h1_body_init(&t->req_body, r->body, r->content_length,
+                        filtered ? PX_BODY_CLOSE : r->body);
+        t->req_body.limit = t->listener->limits.max_body;
+        t->req_body.chunked.max_trailers = (size_t)t->listener->limits.max_head;
+    }
     if ((r->flags & PX_H1_EXPECT_CONTINUE) && r->body != PX_BODY_NONE && !t->continue_sent) {
         t->down->ops->send_continue(t->down);
         t->continue_sent = 1;

@@ -132,6 +132,9 @@ typedef struct px_txn_s {
     struct evbuffer *req_chunk; /* request body bytes being filtered */
     struct evbuffer *req_full;  /* the whole request body, read by req_body_read() */
     uint64_t req_full_max;      /* its limit (0: the listener's max_body_size) */
+    struct evbuffer *req_ahead; /* a chunked body read ahead for replay that went on past
+                                   retry.buffer: sent first, then the rest streams (req_full's
+                                   evbuffer, moved here: freed with the pool) */
     pyxis_body_fn body_done;    /* the filter that asked for it, told when it is read */
     void *body_done_arg;
     const struct px_module_s *body_done_module;
@@ -159,6 +162,8 @@ typedef struct px_txn_s {
                                       on_log/detach */
     unsigned body_read_asked : 1;  /* req_body_read() was called in this callback */
     unsigned body_reading : 1;     /* the whole request body is being read into req_full */
+    unsigned body_read_ahead : 1;  /* ... by the proxy, up to req_full_max: a longer body goes
+                                      on streaming (px_txn_read_whole_body) */
 
     const char *error;          /* cause of a local error reply, for the log */
     unsigned close_client : 1;  /* close the downstream connection after this txn */

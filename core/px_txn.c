@@ -405,9 +405,22 @@ static void px_txn_read_body(px_txn_t *t)
     struct evbuffer *in = d->ops->body_in(d);
     px_h1_error_t err = {400, NULL, 0};
     px_status_t rc = px_h1_body_pump(&t->req_body, in, t->req_full, SIZE_MAX, &err);
+    uint64_t max_body = t->listener->limits.max_body;
+    if (rc == PX_DECLINED && t->body_read_ahead &&
+        (max_body == 0 || t->req_body.limit < max_body)) {
+        /* Read ahead as far as the proxy wanted (px_txn_read_whole_body): the rest of the
+         * body is t->req_body's to pump on. */
+        t->body_reading = 0;
+        d->ops->read(d, 0);
+        d->ops->timeouts(d, 0, 0);
+        px_txn_body_done(t);
+        return;
+    }
     if (rc == PX_DECLINED) {
         t->close_client = 1;
-        px_txn_local_reply(t, 413, "request body larger than the filter's limit");
+        px_txn_local_reply(t, 413,
+                           t->body_read_ahead ? "request body larger than max_body_size"
+                                              : "request body larger than the filter's limit");
         return;
     }
     if (rc == PX_ERROR) {
@@ -487,8 +500,12 @@ static void px_txn_request_filters(px_txn_t *t)
     }
 }
 
-void px_txn_read_whole_body(px_txn_t *t, pyxis_body_fn done)
+void px_txn_read_whole_body(px_txn_t *t, uint64_t ahead, pyxis_body_fn done)
 {
+    if (ahead > 0) {
+        t->req_full_max = ahead;
+        t->body_read_ahead = 1;
+    }
     t->body_done = done;
     t->body_done_arg = NULL;
     t->body_done_module = NULL;

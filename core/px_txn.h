@@ -36,8 +36,10 @@ int px_txn_body_read_request(px_txn_t *t, uint64_t max, pyxis_body_fn done, void
 void px_txn_fail(px_txn_t *t, int status, const char *cause);
 
 /* Read the whole request body into t->req_full, then call done(t, NULL) (the proxy's replay
- * buffer for retries). */
-void px_txn_read_whole_body(px_txn_t *t, pyxis_body_fn done);
+ * buffer for retries). ahead > 0: a body longer than that is no error: reading stops before
+ * the bytes that would pass it, and done is called with t->req_state still PX_TXN_REQ_BODY,
+ * t->req_full holding what was read and t->req_body ready to pump on from there. */
+void px_txn_read_whole_body(px_txn_t *t, uint64_t ahead, pyxis_body_fn done);
 
 /* Events from the downstream connection. */
 void px_txn_client_readable(px_txn_t *t);

@@ -37,7 +37,7 @@ listeners:
         retry: { on: [gateway-error], methods: any, backoff: { base: 1ms, max: 5ms } }
       - match: { path: /gw-small-buffer }
         upstream: gw
-        retry: { on: [gateway-error], methods: any, buffer: 16 }
+        retry: { on: [gateway-error], methods: any, buffer: 16, backoff: { base: 1ms, max: 5ms } }
       - match: { path: /gw-no-budget }
         upstream: gw
         retry: { on: [gateway-error], budget: { percent: 1, min_concurrency: 0 } }
@@ -107,6 +107,32 @@ ok((grep { $_ == 503 } @{statuses(4, method => 'POST', path => '/gw-small-buffer
                                   body => 'a body larger than sixteen bytes')}),
    'a body larger than retry.buffer is not retried');
 ok($px->wait_log(qr/not retried: request body not kept for replay/), '... logged');
+
+# Chunked bodies: read up to retry.buffer before the first attempt. One that ends within it is
+# replayed like a Content-Length body, and sent with a Content-Length.
+sub chunked { my %o = @_; return (method => 'POST', headers => ['Transfer-Encoding' => 'chunked'], %o) }
+$before = () = grep { $_->{target} eq '/gw-small-buffer' } $ok->requests;
+ok(all_200(statuses(4, chunked(path => '/gw-small-buffer', body => "4\r\ntiny\r\n3\r\n-ok\r\n0\r\n\r\n"))),
+   'a chunked body within retry.buffer is retried');
+@replayed = grep { $_->{target} eq '/gw-small-buffer' } $ok->requests;
+is(scalar(@replayed) - $before, 4, '... each POST reached the good backend once');
+ok(!grep({ $_->{body} ne 'tiny-ok' || ($_->{h}{'content-length'} // '') ne '7' || $_->{chunked} }
+         @replayed[$before .. $#replayed]),
+   '... with its whole body, sent with Content-Length: 7 instead of chunked');
+
+# One that goes past the buffer: what was read goes first, the rest streams, no retry.
+my $long = "a\r\n" . ('a' x 10) . "\r\n14\r\n" . ('b' x 20) . "\r\n5\r\nccccc\r\n0\r\nX-Sum: 35\r\n\r\n";
+my $n503long = () = grep { $_->{target} eq '/gw-small-buffer' } $e503->requests;
+$before = () = grep { $_->{target} eq '/gw-small-buffer' } $ok->requests;
+my $longs = statuses(4, chunked(path => '/gw-small-buffer', body => $long));
+is(join(',', sort @$longs), '200,200,503,503', 'a chunked body past retry.buffer is not retried');
+ok($px->wait_log(qr/not retried: request body not kept for replay/), '... logged');
+my @streamed = ((grep { $_->{target} eq '/gw-small-buffer' } $ok->requests)[$before .. $before + 1],
+                (grep { $_->{target} eq '/gw-small-buffer' } $e503->requests)[$n503long .. $n503long + 1]);
+is(scalar(grep { defined } @streamed), 4, '... each reached one backend once');
+ok(!grep({ !defined || $_->{body} ne ('a' x 10) . ('b' x 20) . 'ccccc' || !$_->{chunked}
+           || join(',', map { "$_->[0]=$_->[1]" } @{$_->{trailers}}) ne 'X-Sum=35' } @streamed),
+   '... whole: the part read ahead, then the rest, chunked, with its trailer');
 
 ok((grep { $_ == 503 } @{statuses(4, path => '/gw-no-budget')}), 'an empty budget stops retries');
 ok($px->wait_log(qr/not retried: retry budget exhausted/), '... logged');

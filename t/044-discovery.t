@@ -1,5 +1,6 @@
-# Service discovery: DNS A records, DNS SRV records and an endpoints file, followed without a
-# reload; a failed lookup or a bad file keeps the last endpoints; a reload hands them over.
+# Service discovery: DNS A and AAAA records (family ipv4, ipv6, any), DNS SRV records and an
+# endpoints file, followed without a reload; a failed lookup or a bad file keeps the last
+# endpoints; a reload hands them over.
 use strict;
 use warnings;
 use Test::More;
@@ -105,5 +106,51 @@ ok($px->wait_log(qr/discovery \(dns api\.px\.test\) failed: .*keeping 1 endpoint
 is(only('/api', 4), 'b', '... and the last address keeps serving');
 like($px->reload(yaml => $yaml . "# reloaded\n", vars => \%vars), qr/generation 2 active/, 'reload');
 is(only('/api', 4), 'b', 'the new generation has the last known address at once');
+
+# AAAA records: family ipv6 asks for them only, family any for A and AAAA together.
+SKIP: {
+    my $P6 = eval { free_port(host => '::1') };
+    skip "IPv6 loopback ::1 is not available here: $@", 6 unless $P6;
+    my $e6 = PxTest::Backend->echo(name => 'e6', host => '::1', port => $P6);
+    my $e4 = PxTest::Backend->echo(name => 'e4', host => '127.0.0.2', port => $P6);
+    $dns->set(hosts => { 'dual.px.test' => ['127.0.0.2', '::1'] });
+    my $px6 = PxTest::Pyxis->start(vars => { DNS => $dns->port, P6 => $P6 }, yaml => <<'YAML');
+workers: 1
+listeners:
+  - name: front
+    listen: 127.0.0.1:%%PORT_front%%
+    routes:
+      - { match: { path_prefix: /v6 }, upstream: v6 }
+      - { match: { path_prefix: /any }, upstream: any }
+resolvers:
+  local: { servers: ["127.0.0.1:%%DNS%%"], timeout: 200ms, attempts: 2 }
+upstreams:
+  v6:
+    discovery: { dns: dual.px.test, port: %%P6%%, resolver: local, family: ipv6,
+                 min_ttl: 100ms, max_ttl: 300ms }
+  any:
+    discovery: { dns: dual.px.test, port: %%P6%%, resolver: local, family: any,
+                 min_ttl: 100ms, max_ttl: 300ms }
+YAML
+    my $f6 = $px6->port('front');
+    my $who6 = sub {
+        my $r = http_req($f6, path => $_[0]);
+        return $r->{status} == 200 ? $r->{h}{'x-backend'} : $r->{status};
+    };
+    ok(wait_until(sub { $who6->('/v6') eq 'e6' }, timeout => 20),
+        'family ipv6: the AAAA record (::1) gets traffic');
+    like($px6->log, qr/upstream v6: discovery \(dns dual\.px\.test\): 1 endpoint: \+\[::1\]:$P6/,
+        '... the only endpoint found');
+    my %s6;
+    $s6{$who6->('/v6')}++ for 1 .. 4;
+    is(join(',', sort keys %s6), 'e6', '... and the A record is not asked for');
+    my %sa;
+    ok(wait_until(sub { $sa{$who6->('/any')} = 1; $sa{e4} && $sa{e6} }, timeout => 20),
+        'family any: the A and the AAAA record both get traffic');
+    my ($found) = $px6->log =~ /(upstream any: discovery \(dns dual\.px\.test\): 2 endpoints: .*)/;
+    ok($found, '... two endpoints found');
+    ok(($found // '') =~ /\+127\.0\.0\.2:$P6\b/ && ($found // '') =~ /\+\[::1\]:$P6\b/,
+        '... one of each family: ' . ($found // 'none'));
+}
 
 done_testing;

@@ -67,6 +67,7 @@ struct px_io_s {
     size_t read_size; /* next read's size: grows while reads fill it */
     uint64_t read_ms, write_ms;
     uint64_t last_read, last_write; /* monotonic ms of the last progress */
+    uint64_t sent;                  /* bytes the socket (TLS: SSL_write) accepted: px_io_sent() */
     unsigned busy;                  /* callbacks running on this px_io */
     unsigned reading : 1;           /* the owner wants input */
     unsigned can_read : 1;          /* the socket may have more to read */
@@ -219,6 +220,7 @@ static void px_io_do_write(px_io_t *io)
     while (io->can_write && evbuffer_get_length(io->out) > 0) {
         int n = evbuffer_write(io->out, io->fd);
         if (n > 0) {
+            io->sent += (uint64_t)n;
             io->last_write = px_io_now();
             continue;
         }
@@ -440,6 +442,10 @@ int px_io_error(const px_io_t *io)
 {
     return io->err;
 }
+uint64_t px_io_sent(const px_io_t *io)
+{
+    return io->sent;
+}
 void px_io_schedule_read(px_io_t *io)
 {
     if (io->connecting)
@@ -658,6 +664,7 @@ static void px_io_tls_do_write(px_io_t *io)
         int n = SSL_write(tls->ssl, v.iov_base, len);
         if (n > 0) {
             tls->wr_want = PX_IO_TLS_GO;
+            io->sent += (uint64_t)n;
             evbuffer_drain(io->out, (size_t)n);
             io->last_write = px_io_now();
             continue;

@@ -115,6 +115,12 @@ struct evbuffer *px_io_input(px_io_t *io);
 struct evbuffer *px_io_output(px_io_t *io);
 int px_io_error(const px_io_t *io);
 
+/* Bytes of output the socket has accepted since px_io_new(): what write() took on a plain
+ * socket, what SSL_write() took on TLS (application bytes; handshake records do not count).
+ * Unchanged across a failure means not one byte of what was queued since left pyxis: on TLS
+ * no complete record of it was written, and a peer cannot read a partial one. */
+uint64_t px_io_sent(const px_io_t *io);
+
 /* Enable or pause reading. Pausing is free: the kernel's buffer fills and TCP pushes back.
  * Enabling runs readcb from the loop (not from this call) when bytes are buffered or the
  * socket may have more. */

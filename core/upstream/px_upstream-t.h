@@ -100,6 +100,8 @@ typedef struct px_uconn_s {
     const px_uconn_ops_t *ops; /* while ACTIVE or CONNECTING */
     void *owner;               /* while ACTIVE or CONNECTING */
     uint64_t requests;         /* requests sent on this connection */
+    uint64_t sent_before;      /* px_io_sent() when the current request began: while it is
+                                  unchanged, not one byte of the request has left pyxis */
     size_t scanned;            /* response head scan progress */
     unsigned interim;          /* interim (1xx) responses seen for the current request */
     unsigned reused : 1;       /* taken from the pool for the current request */

@@ -60,6 +60,13 @@ px_uconn_t *px_upstream_connect_fd(px_upool_t *p, int fd, const struct sockaddr 
  * Set before the loop runs. */
 extern int (*px_upstream_connect_hook)(const px_upool_t *p);
 
+/* 0 in normal runs. A test hook, set at startup when the environment has
+ * PYXIS_TEST_IDLE_UNWATCHED (t/046-stale-write.t): idle pooled connections are not watched
+ * (no read, so no idle timeout either), so an upstream that resets one is not noticed before
+ * a request is written to it. That is the stale keep-alive race made deterministic: the write
+ * fails before one byte of the request left (docs/proxy.md). */
+extern int px_upstream_idle_unwatched;
+
 /* Attach a connection to t for t->upstream: pick an endpoint (recorded in t->ep and t->tried),
  * take a pooled connection unless `fresh`, else open one within the circuit breakers.
  * PX_OK: t->uconn is a pooled connection ready to take a request now. PX_AGAIN: t->uconn is
