@@ -621,6 +621,17 @@ static void px_proxy_upstream_failed(px_txn_t *t, int status, const char *cause)
 
 /* ---- request ------------------------------------------------------------------------------ */
 
+/* A body keeps its trailer fields in `list` (from the txn pool, within the listener's limits):
+ * written after the last chunk when it leaves chunked, left on the txn for the client's codec
+ * otherwise (HTTP/2). */
+static void px_proxy_body_trailers(px_txn_t *t, px_h1_body_t *b, px_headers_t *list)
+{
+    b->chunked.max_trailers = (size_t)t->listener->limits.max_head;
+    b->max_trailer_fields = (size_t)t->listener->limits.max_headers;
+    b->trailers = list;
+    b->pool = t->pool;
+}
+
 static void px_proxy_send(px_txn_t *t)
 {
     const px_h1_request_t *r = &t->req;
@@ -671,13 +682,14 @@ static void px_proxy_send(px_txn_t *t)
          * (px_proxy_start: never with body filters). */
         t->req_body.out = r->body;
         t->req_body.limit = t->listener->limits.max_body;
+        px_proxy_body_trailers(t, &t->req_body, &t->req_trailers);
         px_h1_body_encode(t->req_out, &t->req_out_left, t->req_ahead, px_io_output(t->uconn->io),
-                          0);
+                          0, NULL);
     } else {
         px_h1_body_init(&t->req_body, r->body, r->content_length,
                         filtered ? PX_BODY_CLOSE : r->body);
         t->req_body.limit = t->listener->limits.max_body;
-        t->req_body.chunked.max_trailers = (size_t)t->listener->limits.max_head;
+        px_proxy_body_trailers(t, &t->req_body, &t->req_trailers);
     }
     if ((r->flags & PX_H1_EXPECT_CONTINUE) && r->body != PX_BODY_NONE && !t->continue_sent) {
         t->down->ops->send_continue(t->down);
@@ -733,7 +745,7 @@ static int px_proxy_request_chunk(px_txn_t *t, int last)
     }
     last = t->freq.body_last;
     if (px_h1_body_encode(t->req_out, &t->req_out_left, t->req_chunk, px_io_output(t->uconn->io),
-                          last) != PX_OK) {
+                          last, &t->req_trailers) != PX_OK) {
         px_proxy_request_body_failed(t, 500,
                                      "a filter changed the request body's length without "
                                      "body_will_change()");
@@ -898,7 +910,7 @@ static int px_proxy_write_response_head(px_txn_t *t)
             return -1;
     }
     px_h1_body_init(&t->resp_body, in, t->resp_content_length, filtered ? PX_BODY_CLOSE : fout);
-    t->resp_body.chunked.max_trailers = (size_t)t->listener->limits.max_head;
+    px_proxy_body_trailers(t, &t->resp_body, &t->resp_trailers);
     return 0;
 }
 
@@ -1064,8 +1076,8 @@ static int px_proxy_response_chunk(px_txn_t *t, int last)
         return 0;
     }
     last = t->fresp.body_last;
-    if (px_h1_body_encode(t->resp_out, &t->resp_out_left, t->resp_chunk, px_client_out(t), last) !=
-        PX_OK) {
+    if (px_h1_body_encode(t->resp_out, &t->resp_out_left, t->resp_chunk, px_client_out(t), last,
+                          &t->resp_trailers) != PX_OK) {
         px_proxy_detach(t, 0);
         px_txn_fail(t, 500,
                     "a filter changed the response body's length without body_will_change()");

@@ -93,12 +93,18 @@ typedef struct px_txn_s {
     px_str_t host;            /* Host/authority without port, lowercased, for routing */
     px_headers_t req_headers; /* what will be sent upstream (normalized) */
     px_h1_body_t req_body;    /* client -> upstream */
+    /* The request's trailer fields (a chunked body's), sent on when the upstream framing can
+     * carry them. */
+    px_headers_t req_trailers;
     px_txn_req_state_t req_state;
 
     int status;                    /* response status sent to the client (0 = none yet) */
     px_headers_t resp_headers;     /* proxied response fields sent to the client */
     px_body_kind_t resp_body_kind; /* upstream's framing */
     px_h1_body_t resp_body;        /* upstream -> client */
+    /* The response's trailer fields, sent on to the client (HTTP/1.1: after the last chunk;
+     * HTTP/2: a trailers HEADERS frame). */
+    px_headers_t resp_trailers;
     px_txn_resp_state_t resp_state;
     int resp_keepalive; /* upstream allows reusing its connection */
 

@@ -3,11 +3,13 @@
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <event2/buffer.h>
 
 #include "px_h1_body.h"
 #include "px_http1.h"
+#include "px_pool.h"
 
 void px_h1_body_init(px_h1_body_t *b, px_body_kind_t in, uint64_t content_length,
                      px_body_kind_t out)
@@ -18,7 +20,11 @@ void px_h1_body_init(px_h1_body_t *b, px_body_kind_t in, uint64_t content_length
     px_h1_chunked_init(&b->chunked, 0, 0);
     b->moved = 0;
     b->limit = 0;
-    b->last_written = 0;
+    b->trailers = NULL;
+    b->pool = NULL;
+    b->max_trailer_fields = 0;
+    b->tr_raw = NULL;
+    b->tr_len = 0;
     b->done = in == PX_BODY_NONE || (in == PX_BODY_LENGTH && content_length == 0);
     if (b->done && out == PX_BODY_CHUNKED)
         b->done = 0; /* still owes the last chunk; the first pump writes it */
@@ -59,10 +65,66 @@ static size_t px_h1_body_movable(struct evbuffer *src, struct evbuffer *dst, siz
     return n;
 }
 
+void px_h1_body_write_last(struct evbuffer *dst, const px_headers_t *trailers)
+{
+    evbuffer_add(dst, "0\r\n", 3);
+    for (size_t i = 0; trailers != NULL && i < trailers->n; i++) {
+        const px_header_t *h = &trailers->items[i];
+        evbuffer_add(dst, h->name.data, h->name.len);
+        evbuffer_add(dst, ": ", 2);
+        evbuffer_add(dst, h->value.data, h->value.len);
+        evbuffer_add(dst, "\r\n", 2);
+    }
+    evbuffer_add(dst, "\r\n", 2);
+}
+
+/* Keep the trailer bytes the decoder just consumed. They fit: the decoder fails a section
+ * longer than max_trailers, the size of the buffer. */
+static int px_h1_body_keep_trailer(px_h1_body_t *b, const char *p, size_t n)
+{
+    if (b->tr_raw == NULL) {
+        size_t cap = b->chunked.max_trailers ? b->chunked.max_trailers : PX_H1_DEFAULT_MAX_TRAILERS;
+        b->tr_raw = px_pnalloc(b->pool, cap);
+        if (b->tr_raw == NULL)
+            return -1;
+    }
+    memcpy(b->tr_raw + b->tr_len, p, n);
+    b->tr_len += n;
+    return 0;
+}
+
+/* The whole trailer section is in tr_raw: parse it into b->trailers, without the fields that
+ * must not travel. */
+static px_status_t px_h1_body_parse_trailers(px_h1_body_t *b, px_h1_error_t *err)
+{
+    px_headers_t *t = b->trailers;
+    size_t max = b->max_trailer_fields ? b->max_trailer_fields : PX_H1_DEFAULT_MAX_HEADERS;
+    t->n = 0;
+    if (b->tr_len <= 2)
+        return PX_OK; /* no field: the final CRLF alone */
+    /* A field line takes at least 4 bytes ("a:\r\n"): no more than that many fields. */
+    size_t most = b->tr_len / 4 < max ? b->tr_len / 4 : max;
+    px_header_t *items = px_palloc(b->pool, most * sizeof(px_header_t));
+    size_t n = 0;
+    if (items == NULL) {
+        err->reason = "out of memory";
+        return PX_ERROR;
+    }
+    if (px_h1_parse_trailers(b->tr_raw, b->tr_len, items, most, &n, err) != PX_H1_DONE)
+        return PX_ERROR;
+    px_headers_init(t, items, 0);
+    t->cap = most;
+    for (size_t i = 0; i < n; i++) {
+        if (!px_h1_trailer_dropped(items[i].name))
+            items[t->n++] = items[i];
+    }
+    return PX_OK;
+}
+
 static px_status_t px_h1_body_finish(px_h1_body_t *b, struct evbuffer *dst)
 {
-    if (b->out == PX_BODY_CHUNKED && !b->last_written)
-        evbuffer_add(dst, "0\r\n\r\n", 5);
+    if (b->out == PX_BODY_CHUNKED)
+        px_h1_body_write_last(dst, b->trailers);
     b->done = 1;
     return PX_OK;
 }
@@ -117,16 +179,18 @@ px_status_t px_h1_body_pump(px_h1_body_t *b, struct evbuffer *src, struct evbuff
                 return PX_ERROR;
             /* The trailer bytes of this call (final CRLF included) end the consumed bytes. */
             size_t trailer = b->chunked.trailer_bytes - trailer_before;
-            if (trailer > 0 && b->out == PX_BODY_CHUNKED) {
-                if (!b->last_written) {
-                    evbuffer_add(dst, "0\r\n", 3);
-                    b->last_written = 1;
-                }
-                evbuffer_add(dst, (const char *)vec.iov_base + consumed - trailer, trailer);
+            if (trailer > 0 && b->trailers != NULL &&
+                px_h1_body_keep_trailer(b, (const char *)vec.iov_base + consumed - trailer,
+                                        trailer) < 0) {
+                err->reason = "out of memory";
+                return PX_ERROR;
             }
             evbuffer_drain(src, consumed);
-            if (rc == PX_H1_CHUNK_DONE)
+            if (rc == PX_H1_CHUNK_DONE) {
+                if (b->trailers != NULL && px_h1_body_parse_trailers(b, err) != PX_OK)
+                    return PX_ERROR;
                 return px_h1_body_finish(b, dst);
+            }
             /* DATA: loop moves the data; NEED_MORE/TRAILERS: loop peeks again. */
         }
     }
@@ -143,7 +207,7 @@ px_status_t px_h1_body_eof(px_h1_body_t *b, struct evbuffer *dst)
 }
 
 px_status_t px_h1_body_encode(px_body_kind_t out, uint64_t *left, struct evbuffer *chunk,
-                              struct evbuffer *dst, int last)
+                              struct evbuffer *dst, int last, const px_headers_t *trailers)
 {
     size_t n = evbuffer_get_length(chunk);
     switch (out) {
@@ -162,7 +226,7 @@ px_status_t px_h1_body_encode(px_body_kind_t out, uint64_t *left, struct evbuffe
             evbuffer_add(dst, "\r\n", 2);
         }
         if (last)
-            evbuffer_add(dst, "0\r\n\r\n", 5);
+            px_h1_body_write_last(dst, trailers);
         return PX_OK;
     case PX_BODY_NONE:
         if (n > 0)

@@ -74,6 +74,9 @@ struct px_h2_stream_s {
     px_header_t *hs;
     size_t nhs, caphs, head_bytes;
     px_str_t method, path, authority, host, cookie;
+    struct evbuffer *req_tr; /* request trailer fields in HTTP/1.1 form, for a chunked body */
+    nghttp2_nv *resp_tr;     /* response trailers (one malloc with their bytes), sent at EOF */
+    size_t nresp_tr;
     unsigned too_large : 1;  /* the head is over the listener's limits */
     unsigned chunked : 1;    /* the body is presented chunked */
     unsigned start : 1;      /* the head is complete: start the txn */
@@ -122,6 +125,9 @@ static void px_h2_stream_free(px_h2_stream_t *st)
     event_free(st->ev);
     evbuffer_free(st->in);
     evbuffer_free(st->out);
+    if (st->req_tr != NULL)
+        evbuffer_free(st->req_tr);
+    free(st->resp_tr);
     free(st);
 }
 
@@ -201,13 +207,36 @@ static px_str_t px_h2_dup(px_pool_t *pool, const uint8_t *p, size_t len)
     return r;
 }
 
+/* A request trailer field. Kept in HTTP/1.1 form for a body presented chunked (the chunked
+ * decoder checks and parses them as it does an HTTP/1.1 client's); a body with content-length
+ * cannot carry them to an HTTP/1.1 upstream: dropped. Past the size limit nothing more is
+ * kept, and the decoder refuses the section. */
+static int px_h2_on_trailer(px_h2_stream_t *st, const uint8_t *name, size_t namelen,
+                            const uint8_t *value, size_t valuelen)
+{
+    if (!st->chunked || st->txn == NULL || st->txn->req_state == PX_TXN_REQ_DONE)
+        return 0;
+    size_t max = (size_t)st->txn->listener->limits.max_head;
+    if (st->req_tr == NULL && (st->req_tr = evbuffer_new()) == NULL)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (evbuffer_get_length(st->req_tr) > max)
+        return 0;
+    evbuffer_add(st->req_tr, name, namelen);
+    evbuffer_add(st->req_tr, ": ", 2);
+    evbuffer_add(st->req_tr, value, valuelen);
+    evbuffer_add(st->req_tr, "\r\n", 2);
+    return 0;
+}
+
 static int px_h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
                            size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
                            void *user_data)
 {
     px_h2_stream_t *st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+    if (st != NULL && frame->headers.cat == NGHTTP2_HCAT_HEADERS)
+        return px_h2_on_trailer(st, name, namelen, value, valuelen);
     if (st == NULL || st->txn == NULL || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0; /* request trailers are not forwarded */
+        return 0;
     px_txn_t *t = st->txn;
     const px_conf_listener_t *l = t->listener;
     st->head_bytes += namelen + valuelen + 4;
@@ -382,8 +411,12 @@ static int px_h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, 
     if (end && !st->req_ended) {
         st->req_ended = 1;
         if (st->chunked && st->txn != NULL) {
-            evbuffer_add(st->in, "0\r\n\r\n", 5);
-            st->in_added += 5;
+            size_t before = evbuffer_get_length(st->in);
+            evbuffer_add(st->in, "0\r\n", 3);
+            if (st->req_tr != NULL)
+                evbuffer_add_buffer(st->in, st->req_tr);
+            evbuffer_add(st->in, "\r\n", 2);
+            st->in_added += evbuffer_get_length(st->in) - before;
         }
         px_h2_kick(st);
     }
@@ -494,8 +527,14 @@ static ssize_t px_h2_read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, si
     int n = have > 0 ? evbuffer_remove(st->out, buf, length) : 0;
     if (n < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    if (st->resp_ended && evbuffer_get_length(st->out) == 0)
+    if (st->resp_ended && evbuffer_get_length(st->out) == 0) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+        /* Trailers end the stream instead (nghttp2 copies the fields). */
+        if (st->resp_tr != NULL && nghttp2_submit_trailer(ng, id, st->resp_tr, st->nresp_tr) == 0)
+            *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        free(st->resp_tr);
+        st->resp_tr = NULL;
+    }
     if (st->txn != NULL && !st->resp_ended && evbuffer_get_length(st->out) <= st->write_low) {
         st->want_write = 1;
         px_h2_kick(st);
@@ -607,10 +646,42 @@ static void px_h2_down_write_low(px_down_t *d, size_t low)
     ((px_h2_stream_t *)d)->write_low = low;
 }
 
+/* Keep the txn's response trailers for the end of the data (the txn pool goes first): one
+ * malloc holding the nv array and the lowercased names and values. -1 when out of memory. */
+static int px_h2_keep_trailers(px_h2_stream_t *st, const px_headers_t *tr)
+{
+    size_t bytes = tr->n * sizeof(nghttp2_nv);
+    for (size_t i = 0; i < tr->n; i++)
+        bytes += tr->items[i].name.len + tr->items[i].value.len;
+    nghttp2_nv *nv = malloc(bytes ? bytes : 1);
+    if (nv == NULL)
+        return -1;
+    uint8_t *p = (uint8_t *)(nv + tr->n);
+    size_t n = 0;
+    for (size_t i = 0; i < tr->n; i++) {
+        const px_header_t *h = &tr->items[i];
+        if (px_h2_connection_specific(h->name))
+            continue;
+        nv[n] = (nghttp2_nv){p, p + h->name.len, h->name.len, h->value.len, NGHTTP2_NV_FLAG_NONE};
+        for (size_t k = 0; k < h->name.len; k++)
+            p[k] = (uint8_t)tolower((unsigned char)h->name.data[k]);
+        memcpy(p + h->name.len, h->value.data, h->value.len);
+        p += h->name.len + h->value.len;
+        n++;
+    }
+    free(st->resp_tr);
+    st->resp_tr = nv;
+    st->nresp_tr = n;
+    return 0;
+}
+
 static void px_h2_down_done(px_down_t *d)
 {
     px_h2_stream_t *st = (px_h2_stream_t *)d;
     px_txn_t *t = st->txn;
+    if (t->resp_trailers.n > 0 && st->has_data && !st->closed &&
+        px_h2_keep_trailers(st, &t->resp_trailers) < 0)
+        t->error = "out of memory: response trailers dropped";
     st->txn = NULL;
     st->resp_ended = 1;
     st->reading = 0;

@@ -12,9 +12,8 @@
 
 #include "px_http1.h"
 
-#define PX_H1_DEFAULT_MAX_LINE     4096
-#define PX_H1_DEFAULT_MAX_TRAILERS (16 * 1024)
-#define PX_H1_INT64_MAX            UINT64_C(0x7fffffffffffffff)
+#define PX_H1_DEFAULT_MAX_LINE 4096
+#define PX_H1_INT64_MAX        UINT64_C(0x7fffffffffffffff)
 
 /* Character classes, one bit each in px_h1_cc[]. */
 enum {
@@ -1183,4 +1182,65 @@ px_h1_chunk_rc_t px_h1_chunked_feed(px_h1_chunked_t *c, const char *buf, size_t 
     }
     *consumed = len;
     return c->state >= PX_CK_TR_START ? PX_H1_CHUNK_TRAILERS : PX_H1_CHUNK_NEED_MORE;
+}
+
+/* ---- trailer sections (RFC 9112 section 7.1.2) --------------------------------------------- */
+
+px_h1_rc_t px_h1_parse_trailers(const char *buf, size_t len, px_header_t *out, size_t max,
+                                size_t *n, px_h1_error_t *err)
+{
+    const char *p = buf, *end = buf + len;
+
+    *n = 0;
+    for (;;) {
+        if (p == end) {
+            return px_h1_fail(err, 400, "trailer section without its final CRLF", len);
+        }
+        if (*p == '\r') {
+            if (end - p == 2 && p[1] == '\n') {
+                return PX_H1_DONE;
+            }
+            return px_h1_fail(err, 400, "bytes after the end of the trailer section",
+                              (size_t)(p - buf));
+        }
+        const char *name = p;
+        while (p < end && PX_IS(*p, PX_C_TCHAR)) {
+            p++;
+        }
+        if (p == name || p == end || *p != ':') {
+            return px_h1_fail(err, 400, "invalid trailer field name", (size_t)(p - buf));
+        }
+        px_str_t fname = {name, (size_t)(p - name)};
+        p++;
+        while (p < end && PX_IS(*p, PX_C_OWS)) {
+            p++;
+        }
+        const char *val = p;
+        while (p < end && PX_IS(*p, PX_C_FIELD)) {
+            p++;
+        }
+        const char *vend = p;
+        while (vend > val && PX_IS(vend[-1], PX_C_OWS)) {
+            vend--;
+        }
+        if (end - p < 2 || p[0] != '\r' || p[1] != '\n') {
+            return px_h1_fail(err, 400, "invalid trailer field line", (size_t)(p - buf));
+        }
+        p += 2;
+        if (*n == max) {
+            return px_h1_fail(err, 400, "too many trailer fields", (size_t)(name - buf));
+        }
+        out[*n].name = fname;
+        out[*n].value = (px_str_t){val, (size_t)(vend - val)};
+        (*n)++;
+    }
+}
+
+int px_h1_trailer_dropped(px_str_t name)
+{
+    return PX_H1_TOKEN_EQ(name, "content-length") || PX_H1_TOKEN_EQ(name, "transfer-encoding") ||
+           PX_H1_TOKEN_EQ(name, "trailer") || PX_H1_TOKEN_EQ(name, "host") ||
+           PX_H1_TOKEN_EQ(name, "connection") || PX_H1_TOKEN_EQ(name, "keep-alive") ||
+           PX_H1_TOKEN_EQ(name, "proxy-connection") || PX_H1_TOKEN_EQ(name, "te") ||
+           PX_H1_TOKEN_EQ(name, "upgrade");
 }

@@ -12,6 +12,8 @@
 #define PX_H1_DEFAULT_MAX_HEAD    (16 * 1024)
 #define PX_H1_DEFAULT_MAX_HEADERS 100
 #define PX_H1_DEFAULT_MAX_URI     (8 * 1024)
+/* Largest trailer section of a chunked body when px_h1_chunked_t.max_trailers is 0. */
+#define PX_H1_DEFAULT_MAX_TRAILERS (16 * 1024)
 
 /* px_h1_find_head_end(): a line ended with a bare LF, so the head can never be valid. */
 #define PX_H1_HEAD_BARE_LF ((size_t)-1)
@@ -78,6 +80,22 @@ void px_h1_chunked_init(px_h1_chunked_t *c, size_t max_line, size_t max_trailers
  */
 px_h1_chunk_rc_t px_h1_chunked_feed(px_h1_chunked_t *c, const char *buf, size_t len,
                                     size_t *consumed, px_h1_error_t *err);
+
+/*
+ * Parse a trailer section buf[0..len) as it follows the last chunk: field lines, each ending
+ * with CRLF, then the final CRLF, which must be the last two bytes. Field lines follow the rules
+ * of header fields (token name, no whitespace before ':', no obs-fold, field-value bytes; OWS
+ * around the value is trimmed). Fields go to out[0..max) in order, *n says how many; names and
+ * values point into buf. PX_H1_DONE, or PX_H1_INVALID (err->status 400) for anything else,
+ * including more than `max` fields. Never allocates.
+ */
+px_h1_rc_t px_h1_parse_trailers(const char *buf, size_t len, px_header_t *out, size_t max,
+                                size_t *n, px_h1_error_t *err);
+
+/* Is this a field a trailer section must not carry on (RFC 9110 section 6.5.1)? Framing
+ * (Content-Length, Transfer-Encoding, Trailer), routing (Host) and the hop-by-hop fields
+ * (Connection, Keep-Alive, Proxy-Connection, TE, Upgrade): pyxis drops them. */
+int px_h1_trailer_dropped(px_str_t name);
 
 /* Tell the decoder that n (<= c->remaining) data bytes were taken by the caller. */
 void px_h1_chunked_data_consumed(px_h1_chunked_t *c, uint64_t n);

@@ -931,9 +931,59 @@ static void test_chunked_splits(void)
            "trailer limit hit at the same byte however split");
 }
 
+static void test_trailers(void)
+{
+    px_header_t hs[4];
+    err = (px_h1_error_t){0, NULL, 0};
+    size_t n = 99;
+    const char *ok1 = "X-Sum: abc \r\ngrpc-status:0\r\nEmpty:\r\n\r\n";
+
+    is_int(px_h1_parse_trailers("\r\n", 2, hs, 4, &n, &err), PX_H1_DONE, "empty section");
+    is_int(n, 0, "... no field");
+    is_int(px_h1_parse_trailers(ok1, strlen(ok1), hs, 4, &n, &err), PX_H1_DONE, "three fields");
+    is_int(n, 3, "... all three");
+    is_mem(hs[0].name.data, hs[0].name.len, "X-Sum", "... name");
+    is_mem(hs[0].value.data, hs[0].value.len, "abc", "... value without OWS");
+    is_mem(hs[1].value.data, hs[1].value.len, "0", "... no OWS at all");
+    is_int(hs[2].value.len, 0, "... an empty value");
+
+    static const struct {
+        const char *in, *why;
+    } bad[] = {
+        {"", "trailer section without its final CRLF"},
+        {"A: 1\r\n", "trailer section without its final CRLF"},
+        {"A : 1\r\n\r\n", "invalid trailer field name"},
+        {": 1\r\n\r\n", "invalid trailer field name"},
+        {" A: 1\r\n\r\n", "invalid trailer field name"},
+        {"A: 1\n\r\n", "invalid trailer field line"},
+        {"A: 1\r\n\r\nX", "bytes after the end of the trailer section"},
+        {"A: 1\rB\r\n\r\n", "invalid trailer field line"},
+        {"A: \x01\r\n\r\n", "invalid trailer field line"},
+        {"A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n", "too many trailer fields"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err.reason = NULL;
+        is_int(px_h1_parse_trailers(bad[i].in, strlen(bad[i].in), hs, 4, &n, &err), PX_H1_INVALID,
+               "refused: %zu", i);
+        is_str(err.reason ? err.reason : "-", bad[i].why, "... reason of %zu", i);
+        is_int(err.status, 400, "... 400");
+    }
+
+    static const char *const dropped[] = {
+        "Content-Length", "transfer-encoding", "Trailer", "HOST",   "connection",
+        "Keep-Alive",     "proxy-connection",  "TE",      "upgrade"};
+    for (size_t i = 0; i < sizeof(dropped) / sizeof(dropped[0]); i++) {
+        px_str_t name = {dropped[i], strlen(dropped[i])};
+        ok(px_h1_trailer_dropped(name), "%s is dropped from trailers", dropped[i]);
+    }
+    ok(!px_h1_trailer_dropped((px_str_t){"grpc-status", 11}), "grpc-status travels");
+    ok(!px_h1_trailer_dropped((px_str_t){"te-x", 4}), "te-x travels");
+}
+
 int main(void)
 {
     plan_no_plan();
+    test_trailers();
     test_helpers();
     test_find_head_end();
     test_request_basic();
