@@ -173,6 +173,10 @@ typedef struct px_txn_s {
 
     const char *error;          /* cause of a local error reply, for the log */
     unsigned close_client : 1;  /* close the downstream connection after this txn */
+    unsigned grpc : 1;          /* a gRPC request: local errors are gRPC statuses (px_grpc.h) */
+    unsigned deadline_hit : 1;  /* the request's deadline (route timeout, grpc-timeout) passed */
+    unsigned grpc_reply : 1;    /* the local reply is HTTP/2 trailers-only: no body at all */
+    unsigned timer_grpc : 1;    /* the deadline timer is the request's grpc-timeout */
     unsigned continue_sent : 1; /* "100 Continue" was written */
 
     /* HTTP/1.1 Upgrade (px_tunnel.h) */

@@ -15,6 +15,7 @@
 
 #include "px_endpoint-t.h"
 #include "px_filter.h"
+#include "px_grpc.h"
 #include "px_h1_body.h"
 #include "px_http1.h"
 #include "px_io.h"
@@ -134,7 +135,8 @@ static void px_txn_reply_body(px_txn_t *t);
 /* Does a local reply with this status carry a body? */
 static int px_txn_reply_has_body(const px_txn_t *t, int status)
 {
-    return status >= 200 && status != 204 && status != 304 && t->req.method_id != PX_METHOD_HEAD;
+    return !t->grpc_reply && status >= 200 && status != 204 && status != 304 &&
+           t->req.method_id != PX_METHOD_HEAD;
 }
 
 /* Queue a complete local response: status, extra headers, body. The response filters of the
@@ -232,8 +234,9 @@ static void px_txn_reply_body(px_txn_t *t)
     const char *reason = px_http_reason(status);
     px_body_kind_t fout;
     if (d->ops->start_response(d, t, (px_str_t){reason, strlen(reason)}, &extra, 1,
-                               status >= 200 && status != 204 && status != 304 ? PX_BODY_LENGTH
-                                                                               : PX_BODY_NONE,
+                               status >= 200 && status != 204 && status != 304 && !t->grpc_reply
+                                   ? PX_BODY_LENGTH
+                                   : PX_BODY_NONE,
                                body_len, &fout) < 0) {
         t->close_client = 1;
         px_txn_done(t);
@@ -253,6 +256,37 @@ static void px_txn_reply_body(px_txn_t *t)
     px_txn_done(t);
 }
 
+/*
+ * A failure answered to a gRPC client: HTTP 200, trailers-only (one head, no body, so an HTTP/2
+ * client gets a single HEADERS frame that ends the stream) with the gRPC status and message, as
+ * gRPC clients expect from a proxy (grpc/doc/http-grpc-status-mapping.md). The error itself was
+ * logged by px_txn_local_reply.
+ */
+static void px_txn_grpc_reply(px_txn_t *t, int status, const char *cause)
+{
+    int code = px_grpc_status_of(status, t->deadline_hit);
+    char *num = px_pnalloc(t->pool, 4), *msg = px_pnalloc(t->pool, 256);
+    if (num == NULL || msg == NULL) {
+        px_txn_reply(t, 500, NULL, 0, "", 0);
+        return;
+    }
+    snprintf(num, 4, "%d", code);
+    msg[px_grpc_message(cause ? cause : px_http_reason(status), msg, 255)] = '\0';
+    px_conf_kv_t hs[5] = {
+        {"content-type", "application/grpc"}, {"grpc-status", num}, {"grpc-message", msg}};
+    size_t nhs = 3;
+    if (t->overflow != NULL)
+        hs[nhs++] = (px_conf_kv_t){"x-pyxis-overflow", (char *)t->overflow};
+    char *attempts = px_proxy_attempts_header(t) ? px_pnalloc(t->pool, 12) : NULL;
+    if (attempts != NULL) {
+        snprintf(attempts, 12, "%u", t->attempts);
+        hs[nhs++] = (px_conf_kv_t){"x-pyxis-attempts", attempts};
+    }
+    /* HTTP/1.1 has no trailers-only form: an empty body with Content-Length: 0 there. */
+    t->grpc_reply = t->req.version == 20;
+    px_txn_reply(t, 200, hs, nhs, "", 0);
+}
+
 void px_txn_local_reply(px_txn_t *t, int status, const char *cause)
 {
     static const px_conf_kv_t text_plain = {"Content-Type", "text/plain; charset=utf-8"};
@@ -270,6 +304,11 @@ void px_txn_local_reply(px_txn_t *t, int status, const char *cause)
                t->route ? t->route->name : t->listener->name, t->down->peer_text, status,
                px_http_reason(status), cause ? cause : px_http_reason(status),
                t->ep ? " (endpoint " : "", t->ep ? t->ep->addr.text : "", t->ep ? ")" : "");
+    }
+    t->grpc_reply = 0;
+    if (t->grpc && status >= 400 && !t->filter_failed) {
+        px_txn_grpc_reply(t, status, cause);
+        return;
     }
     char *copy = px_pstrndup(t->pool, body, (size_t)n);
     px_conf_kv_t hs[3] = {text_plain};
@@ -530,13 +569,27 @@ int px_txn_body_read_request(px_txn_t *t, uint64_t max, pyxis_body_fn done, void
 static void px_txn_route_timeout(evutil_socket_t fd, short what, void *arg)
 {
     px_txn_t *t = arg;
-    px_txn_fail(t, 504, "route timeout");
+    t->deadline_hit = 1;
+    px_txn_fail(t, 504, t->timer_grpc ? "grpc-timeout expired" : "route timeout");
 }
 
-/* The route's `timeout`: request start to response end, filters' waits included. */
+/* The request's deadline: the route's `timeout` (request start to response end, filters' waits
+ * included), or a gRPC request's grpc-timeout when it is sooner. */
 static int px_txn_arm_timer(px_txn_t *t)
 {
-    if (t->route->timeout_ms == 0)
+    uint64_t ms = t->route->timeout_ms, grpc_ms;
+    if (t->grpc) {
+        for (size_t i = 0; i < t->req.nheaders; i++) {
+            const px_header_t *h = &t->req.headers[i];
+            if (PX_H1_TOKEN_EQ(h->name, "grpc-timeout") &&
+                px_grpc_timeout_ms(h->value, &grpc_ms) == PX_OK && (ms == 0 || grpc_ms < ms)) {
+                ms = grpc_ms > 0 ? grpc_ms : 1;
+                t->timer_grpc = 1;
+                break;
+            }
+        }
+    }
+    if (ms == 0)
         return 0;
     /* From the pool, not evtimer_new(): no malloc per request. px_txn_free() deletes it. */
     t->timer = px_palloc(t->pool, event_get_struct_event_size());
@@ -545,7 +598,6 @@ static int px_txn_arm_timer(px_txn_t *t)
         t->timer = NULL;
         return -1;
     }
-    uint64_t ms = t->route->timeout_ms;
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
     evtimer_add(t->timer, &tv);
     return 0;
@@ -555,6 +607,12 @@ void px_txn_start(px_txn_t *t)
 {
     const px_h1_request_t *r = &t->req;
 
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (PX_H1_TOKEN_EQ(r->headers[i].name, "content-type")) {
+            t->grpc = px_grpc_content_type(r->headers[i].value) != 0;
+            break;
+        }
+    }
     if (px_route_host(t) != 0) {
         px_txn_local_reply(t, 400, "invalid host");
         return;
