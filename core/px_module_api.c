@@ -144,6 +144,17 @@ static pyxis_headers_t *px_api_resp_headers(pyxis_txn_t *txn)
     return t->status > 0 || t->replying ? (pyxis_headers_t *)&t->resp_headers : NULL;
 }
 
+static pyxis_headers_t *px_api_req_trailers(pyxis_txn_t *txn)
+{
+    return (pyxis_headers_t *)&T(txn)->req_trailers;
+}
+
+static pyxis_headers_t *px_api_resp_trailers(pyxis_txn_t *txn)
+{
+    px_txn_t *t = T(txn);
+    return t->status > 0 || t->replying ? (pyxis_headers_t *)&t->resp_trailers : NULL;
+}
+
 static pyxis_rc_t px_api_header_get(pyxis_headers_t *h, pyxis_str_t name, pyxis_str_t *value)
 {
     long i = h ? px_headers_find(H(h), name.data, name.len, 0) : -1;
@@ -171,6 +182,9 @@ static pyxis_rc_t px_api_headers_writable(px_txn_t *t, pyxis_headers_t *h)
         return t->req_head_sent ? PYXIS_BAD_STATE : PYXIS_OK;
     if (H(h) == &t->resp_headers)
         return t->resp_head_sent ? PYXIS_BAD_STATE : PYXIS_OK;
+    /* Trailers: a change after they went out has no effect (the SDK says when they do). */
+    if (H(h) == &t->req_trailers || H(h) == &t->resp_trailers)
+        return PYXIS_OK;
     return PYXIS_INVALID;
 }
 
@@ -1219,6 +1233,8 @@ static const pyxis_api_t px_api = {
     .node_quoted = px_api_node_quoted,
     .log_set_target = px_api_log_set_target,
     .conf_path = px_api_conf_path,
+    .req_trailers = px_api_req_trailers,
+    .resp_trailers = px_api_resp_trailers,
 };
 
 const pyxis_api_t *px_module_api(void)

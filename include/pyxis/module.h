@@ -461,6 +461,15 @@ typedef struct pyxis_api_s {
      * config file's directory. NUL-terminated, in config memory; NULL when out of memory.
      * Main thread, while configuring. */
     const char *(*conf_path)(pyxis_conf_ctx_t *cc, pyxis_str_t path);
+
+    /* The trailer fields of the request's / the response's body (a chunked HTTP/1.1 body's
+     * trailer section, an HTTP/2 trailers HEADERS frame), as a list the header functions above
+     * work on. Complete in the body callback whose `last` is set, and empty before it; what
+     * the list holds when that callback returns is what goes on, when the framing on the
+     * other side can carry trailers (chunked HTTP/1.1, HTTP/2), and is dropped otherwise.
+     * resp_trailers() is NULL before the response exists. */
+    pyxis_headers_t *(*req_trailers)(pyxis_txn_t *txn);
+    pyxis_headers_t *(*resp_trailers)(pyxis_txn_t *txn);
 } pyxis_api_t;
 
 /* ---- the module descriptor --------------------------------------------------------------
