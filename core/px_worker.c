@@ -24,6 +24,7 @@
 #include "px_callout.h"
 #include "px_conf.h"
 #include "px_h1_server.h"
+#include "px_h2_server.h"
 #include "px_log.h"
 #include "px_module_api.h"
 #include "px_tls.h"
@@ -178,6 +179,8 @@ static void px_worker_retire(px_worker_t *w, px_wgen_t *old)
         px_h1_conn_t *c = (px_h1_conn_t *)l;
         if (c->wgen == old && c->txn != NULL)
             px_tunnel_drain(c->txn, w->cur->gen->conf->drain_timeout_ms);
+        else if (c->wgen == old && c->h2 != NULL)
+            px_h2_drain_tunnels(c->h2, w->cur->gen->conf->drain_timeout_ms);
     }
     px_worker_free_listeners(old);
     px_upstream_close_idle(old);
