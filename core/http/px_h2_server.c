@@ -37,12 +37,20 @@
 #include "px_io.h"
 #include "px_log.h"
 #include "px_pool.h"
+#include "px_time.h"
 #include "px_tunnel.h"
 #include "px_txn.h"
 #include "px_worker.h"
 
 /* Stop producing frames while this much is queued on the socket (writecb goes on). */
 #define PX_H2_OUT_HIGH (256 * 1024)
+
+/* Frames that cost work and carry no request (PING, SETTINGS, PRIORITY, empty DATA): a
+ * connection may send PX_H2_CALM_BURST at once and PX_H2_CALM_RATE a second after that; more
+ * is a flood (GOAWAY ENHANCE_YOUR_CALM). nghttp2 bounds the rest: rapid reset (RST_STREAM
+ * rate), CONTINUATION count, queued ACKs (docs/http.md "HTTP/2"). */
+#define PX_H2_CALM_BURST 500
+#define PX_H2_CALM_RATE  100
 
 typedef struct px_h2_stream_s px_h2_stream_t;
 
@@ -52,7 +60,10 @@ struct px_h2_session_s {
     struct event *flush_ev;
     px_h2_stream_t *streams; /* every stream we made, until freed */
     unsigned nstreams;
+    uint32_t calm_tokens; /* what is left of the control-frame budget (PX_H2_CALM_*) */
+    uint64_t calm_at;     /* px_time_ms() the budget was last refilled */
     unsigned goaway : 1;  /* a graceful GOAWAY was submitted */
+    unsigned flooded : 1; /* the budget ran out: the connection is being closed */
     unsigned in_recv : 1; /* inside nghttp2_session_mem_recv */
     unsigned closing : 1; /* the connection closes once the output is flushed */
 };
@@ -63,7 +74,10 @@ struct px_h2_stream_s {
     px_h2_stream_t *next, *prev;
     int32_t id;
     px_txn_t *txn;
-    struct event *ev; /* runs what the callbacks recorded (px_h2_stream_run) */
+    struct event *ev;           /* runs what the callbacks recorded (px_h2_stream_run) */
+    struct event *timer;        /* client_body_timeout and send_timeout of the stream */
+    uint64_t read_ms, write_ms; /* the txn's (px_down_t timeouts); write_ms outlives it */
+    uint64_t last_in, last_out; /* px_time_ms() of the last DATA in, of the last DATA out */
     struct evbuffer *in;
     struct evbuffer *out;
     size_t write_low;
@@ -91,8 +105,9 @@ struct px_h2_stream_s {
     unsigned reset_by_peer : 1;
     unsigned in_run : 1;
     unsigned free_later : 1;
-    unsigned tunnel : 1;   /* extended CONNECT switched: the txn is a tunnel (px_tunnel.h) */
-    unsigned eof_told : 1; /* the tunnel was told the client's END_STREAM */
+    unsigned tunnel : 1;    /* extended CONNECT switched: the txn is a tunnel (px_tunnel.h) */
+    unsigned eof_told : 1;  /* the tunnel was told the client's END_STREAM */
+    unsigned timed_out : 2; /* 1: no DATA for read_ms, 2: nothing sent for write_ms */
 };
 
 static const px_down_ops_t px_h2_down_ops;
@@ -126,6 +141,7 @@ static void px_h2_stream_free(px_h2_stream_t *st)
         s->streams = st->next;
     s->nstreams--;
     event_free(st->ev);
+    event_free(st->timer);
     evbuffer_free(st->in);
     evbuffer_free(st->out);
     if (st->req_tr != NULL)
@@ -153,6 +169,8 @@ static void px_h2_in_cb(struct evbuffer *buf, const struct evbuffer_cb_info *inf
 static void px_h2_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     px_h2_stream_t *st = arg;
+    if (info->n_added > 0 && info->orig_size == 0)
+        st->last_out = px_time_ms(); /* bytes wait from now: the send_timeout clock starts */
     if (info->n_added > 0 && st->deferred && !st->closed) {
         st->deferred = 0;
         nghttp2_session_resume_data(st->s->ng, st->id);
@@ -161,6 +179,45 @@ static void px_h2_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *in
 }
 
 static void px_h2_stream_run(evutil_socket_t fd, short what, void *arg);
+
+/* Per-stream timeouts, as an HTTP/1 connection's socket has them: read_ms while the txn
+ * reads a body that has not ended, write_ms while response bytes wait in `out`. The timer
+ * looks at the last progress and sleeps again for the rest; progress only stores a time. */
+static void px_h2_arm_timer(px_h2_stream_t *st, uint64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    evtimer_add(st->timer, &tv);
+}
+
+static void px_h2_stream_timer(evutil_socket_t fd, short what, void *arg)
+{
+    px_h2_stream_t *st = arg;
+    uint64_t now = px_time_ms(), next = UINT64_MAX;
+    if (st->closed || st->timed_out)
+        return;
+    if (st->read_ms > 0 && st->txn != NULL && st->reading && !st->req_ended) {
+        if (now - st->last_in >= st->read_ms) {
+            st->timed_out = 1;
+            px_h2_kick(st);
+            return;
+        }
+        next = st->read_ms - (now - st->last_in);
+    }
+    if (st->write_ms > 0 && evbuffer_get_length(st->out) > 0) {
+        if (now - st->last_out >= st->write_ms) {
+            st->timed_out = 2;
+            px_h2_kick(st);
+            return;
+        }
+        if (st->write_ms - (now - st->last_out) < next)
+            next = st->write_ms - (now - st->last_out);
+    }
+    if (next == UINT64_MAX) /* nothing waits now: look again later */
+        next = st->read_ms > 0 && (st->write_ms == 0 || st->read_ms < st->write_ms) ? st->read_ms
+                                                                                    : st->write_ms;
+    if (next > 0 && next != UINT64_MAX)
+        px_h2_arm_timer(st, next);
+}
 
 static px_h2_stream_t *px_h2_stream_new(px_h2_session_t *s, int32_t id)
 {
@@ -177,14 +234,17 @@ static px_h2_stream_t *px_h2_stream_new(px_h2_session_t *s, int32_t id)
     st->in = evbuffer_new();
     st->out = evbuffer_new();
     st->ev = event_new(c->worker->base, -1, 0, px_h2_stream_run, st);
+    st->timer = evtimer_new(c->worker->base, px_h2_stream_timer, st);
     st->txn = px_txn_create(&st->down, c->worker, c->wgen, c->listener);
-    if (st->in == NULL || st->out == NULL || st->ev == NULL || st->txn == NULL ||
-        evbuffer_add_cb(st->in, px_h2_in_cb, st) == NULL ||
+    if (st->in == NULL || st->out == NULL || st->ev == NULL || st->timer == NULL ||
+        st->txn == NULL || evbuffer_add_cb(st->in, px_h2_in_cb, st) == NULL ||
         evbuffer_add_cb(st->out, px_h2_out_cb, st) == NULL) {
         if (st->txn != NULL)
             px_txn_free(st->txn);
         if (st->ev != NULL)
             event_free(st->ev);
+        if (st->timer != NULL)
+            event_free(st->timer);
         if (st->in != NULL)
             evbuffer_free(st->in);
         if (st->out != NULL)
@@ -427,8 +487,34 @@ static int px_h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *fram
     return 0;
 }
 
+/* One frame of the control-frame budget: 0, or -1 when the connection floods. */
+static int px_h2_calm_spend(px_h2_session_t *s)
+{
+    uint64_t now = px_time_ms();
+    uint64_t add = (now - s->calm_at) * PX_H2_CALM_RATE / 1000;
+    if (add > 0) {
+        s->calm_tokens = s->calm_tokens + add > PX_H2_CALM_BURST ? PX_H2_CALM_BURST
+                                                                 : s->calm_tokens + (uint32_t)add;
+        s->calm_at += add * 1000 / PX_H2_CALM_RATE;
+    }
+    if (s->calm_tokens == 0) {
+        s->flooded = 1;
+        return -1;
+    }
+    s->calm_tokens--;
+    return 0;
+}
+
 static int px_h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *user_data)
 {
+    px_h2_session_t *s = user_data;
+    int control = (frame->hd.type == NGHTTP2_PING && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) ||
+                  (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) ||
+                  frame->hd.type == NGHTTP2_PRIORITY ||
+                  (frame->hd.type == NGHTTP2_DATA && frame->hd.length == frame->data.padlen &&
+                   !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM));
+    if (control && px_h2_calm_spend(s) < 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE; /* px_h2_readable says GOAWAY */
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
         return 0;
     px_h2_stream_t *st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
@@ -472,6 +558,7 @@ static int px_h2_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const u
         return 0;
     }
     st->data_recv += len;
+    st->last_in = px_time_ms();
     if (st->chunked) {
         char line[24];
         int n = snprintf(line, sizeof(line), "%zx\r\n", len);
@@ -553,7 +640,19 @@ static void px_h2_stream_run(evutil_socket_t fd, short what, void *arg)
     px_h2_stream_t *st = arg;
     px_h2_session_t *s = st->s;
     st->in_run = 1;
-    if (st->txn != NULL && st->tunnel) {
+    if (st->timed_out && !st->closed && (st->txn == NULL || !st->tunnel)) {
+        int reading = st->timed_out == 1;
+        st->timed_out = 0;
+        if (st->txn != NULL) {
+            px_txn_client_timeout(st->txn, reading); /* 408, or the stream is reset */
+        } else {
+            /* The response is all queued but the client takes none of it (a window that
+             * stays closed): the stream would hold its buffer and its slot for good. */
+            px_log_debug("%s %s: HTTP/2 stream %d: send timeout", st->s->c->lconf->name,
+                         st->down.peer_text, (int)st->id);
+            nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+        }
+    } else if (st->txn != NULL && st->tunnel) {
         px_h2_stream_tunnel_run(st);
     } else if (st->txn != NULL && st->closed && (st->reset_by_peer || !st->resp_ended)) {
         px_txn_client_gone(st->txn, st->reset_by_peer ? "client reset the stream"
@@ -590,6 +689,7 @@ static ssize_t px_h2_read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, si
     int n = have > 0 ? evbuffer_remove(st->out, buf, length) : 0;
     if (n < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    st->last_out = px_time_ms();
     if (st->resp_ended && evbuffer_get_length(st->out) == 0) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
         /* Trailers end the stream instead (nghttp2 copies the fields). */
@@ -714,7 +814,15 @@ static void px_h2_down_read(px_down_t *d, int on)
 
 static void px_h2_down_timeouts(px_down_t *d, uint64_t read_ms, uint64_t write_ms)
 {
-    (void)d, (void)read_ms, (void)write_ms; /* per stream: the route timeout bounds it */
+    px_h2_stream_t *st = (px_h2_stream_t *)d;
+    st->read_ms = read_ms;
+    st->write_ms = write_ms;
+    st->last_in = st->last_out = px_time_ms();
+    uint64_t first = read_ms && (!write_ms || read_ms < write_ms) ? read_ms : write_ms;
+    if (first == 0)
+        evtimer_del(st->timer);
+    else
+        px_h2_arm_timer(st, first);
 }
 
 static void px_h2_down_write_low(px_down_t *d, size_t low)
@@ -907,6 +1015,15 @@ void px_h2_readable(px_h2_session_t *s)
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             break;
         ssize_t n = nghttp2_session_mem_recv(s->ng, v.iov_base, v.iov_len);
+        if (n < 0 && s->flooded) {
+            s->in_recv = 0;
+            px_log_info("%s %s: HTTP/2: too many PING, SETTINGS, PRIORITY or empty DATA frames",
+                        c->lconf->name, c->peer_text);
+            evbuffer_drain(in, evbuffer_get_length(in));
+            nghttp2_session_terminate_session(s->ng, NGHTTP2_ENHANCE_YOUR_CALM);
+            px_h2_flush(s);
+            return;
+        }
         if (n < 0) {
             s->in_recv = 0;
             px_log_info("%s %s: HTTP/2: %s", c->lconf->name, c->peer_text,
@@ -989,6 +1106,8 @@ int px_h2_session_start(px_h1_conn_t *c)
     if (s == NULL)
         return -1;
     s->c = c;
+    s->calm_tokens = PX_H2_CALM_BURST;
+    s->calm_at = px_time_ms();
     s->flush_ev = event_new(c->worker->base, -1, 0, px_h2_flush_cb, s);
     nghttp2_session_callbacks *cb;
     nghttp2_option *opt;
@@ -1030,7 +1149,9 @@ int px_h2_session_start(px_h1_conn_t *c)
     }
     c->h2 = s;
     evtimer_del(c->timer);
-    px_io_set_timeouts(c->io, 0, 0);
+    /* A client that reads nothing at all: the connection closes after send_timeout (each
+     * stream has its own besides, px_h2_stream_timer). */
+    px_io_set_timeouts(c->io, 0, c->lconf->send_timeout_ms);
     px_io_set_read_high(c->io, PX_H2_OUT_HIGH);
     px_io_read_enable(c->io);
     if (evbuffer_get_length(px_io_input(c->io)) > 0)
