@@ -414,6 +414,29 @@ px_worker_t *px_worker_start(unsigned id, px_gen_t *gen, int main_notify_fd)
     return w;
 }
 
+px_gen_t *px_worker_local_gen(px_conf_t *conf)
+{
+    px_gen_t *gen = calloc(1, sizeof(*gen));
+    int *access = calloc(conf->nlisteners + 1, sizeof(int));
+    if (gen == NULL || access == NULL)
+        goto fail;
+    for (size_t i = 0; i < conf->nlisteners; i++)
+        access[i] = -1;
+    gen->conf = conf;
+    gen->generation = 1;
+    gen->nworkers = 1;
+    gen->access_fds = access;
+    if (px_uprt_init(gen, NULL) < 0)
+        goto fail;
+    atomic_store(&gen->refs, 1);
+    return gen;
+fail:
+    free(gen);
+    free(access);
+    px_conf_release(conf);
+    return NULL;
+}
+
 px_worker_t *px_worker_create_local(px_gen_t *gen)
 {
     px_worker_t *w = px_worker_new(0, -1);

@@ -25,7 +25,6 @@
 #include <event2/event.h>
 
 #include "px_conf.h"
-#include "px_endpoint.h"
 #include "px_fuzz.h"
 #include "px_h1_server.h"
 #include "px_h2_server.h"
@@ -85,17 +84,8 @@ static int px_fuzz_init(void)
     px_conf_t *conf = px_conf_load_string("fuzz.yaml", px_fuzz_yaml, sizeof(px_fuzz_yaml) - 1, 0,
                                           errs, 4, &nerrs);
     PX_CHECK(conf != NULL);
-    px_gen_t *gen = calloc(1, sizeof(*gen));
-    int *access = calloc(conf->nlisteners + 1, sizeof(int));
-    PX_CHECK(gen != NULL && access != NULL);
-    for (size_t i = 0; i < conf->nlisteners; i++)
-        access[i] = -1;
-    gen->conf = conf;
-    gen->generation = 1;
-    gen->nworkers = 1;
-    gen->access_fds = access;
-    PX_CHECK(px_uprt_init(gen, NULL) == 0);
-    atomic_store(&gen->refs, 1);
+    px_gen_t *gen = px_worker_local_gen(conf);
+    PX_CHECK(gen != NULL);
     px_fuzz_worker = px_worker_create_local(gen);
     PX_CHECK(px_fuzz_worker != NULL);
     px_upstream_connect_hook = px_fuzz_connect;
