@@ -56,7 +56,17 @@ typedef struct px_down_s px_down_t;
  * abort: after detach, the response in progress cannot be completed: end it so the client
  *   cannot take it for complete (HTTP/1: close after what is queued; HTTP/2: reset the stream).
  * close: after detach, the client is gone: drop the exchange (HTTP/1: close the connection;
- *   HTTP/2: reset the stream only).
+ *   HTTP/2: reset the stream only, unless both sides of it ended and only our END_STREAM is
+ *   left to send).
+ * tunnel: the upstream switched protocols and the response filters let its 101 through
+ *   (px_tunnel.h): tell the client (HTTP/1.1: the 101 head with Connection: upgrade and
+ *   Upgrade: t->resp_upgrade; HTTP/2: :status 200 on the extended CONNECT stream, RFC 8441
+ *   section 5) and from now on report the client's events to px_tunnel_client_*() instead of
+ *   the txn: readable (body_in has bytes, while read is on), writable (body_out drained to the
+ *   write_low mark), eof (the client sends no more) and failed. 0, or -1 (out of memory).
+ * shutdown: a tunnel sends the client nothing after what body_out holds (HTTP/1: a half-close,
+ *   shutdown(SHUT_WR) or close_notify; HTTP/2: END_STREAM). writable follows once body_out is
+ *   empty.
  */
 typedef struct {
     int (*start_response)(px_down_t *d, struct px_txn_s *t, px_str_t reason,
@@ -72,6 +82,8 @@ typedef struct {
     void (*detach)(px_down_t *d);
     void (*abort)(px_down_t *d);
     void (*close)(px_down_t *d);
+    int (*tunnel)(px_down_t *d, struct px_txn_s *t);
+    void (*shutdown)(px_down_t *d);
 } px_down_ops_t;
 
 /* A downstream as the txn sees it. The facts are borrowed from the connection and stay valid

@@ -27,7 +27,6 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "px_endpoint.h"
 #include "px_callout.h"
 #include "px_conf.h"
 #include "px_h1_body.h"
@@ -796,30 +795,12 @@ static int px_tf_run(px_tf_t *tf, px_conf_t *conf, size_t listener, const px_tf_
                      struct evbuffer *request, const struct sockaddr_storage *peer,
                      socklen_t peer_len)
 {
-    px_gen_t *gen = calloc(1, sizeof(*gen));
-    int *access = calloc(conf->nlisteners + 1, sizeof(int));
-    if (gen == NULL || access == NULL) {
-        free(gen);
-        free(access);
-        px_conf_release(conf);
-        fprintf(stderr, "pyxis test-filter: out of memory\n");
-        return -1;
-    }
     /* No listening socket, no access log: the output is what the client received. */
-    for (size_t i = 0; i < conf->nlisteners; i++)
-        access[i] = -1;
-    gen->conf = conf;
-    gen->generation = 1;
-    gen->nworkers = 1;
-    gen->access_fds = access;
-    if (px_uprt_init(gen, NULL) < 0) {
-        free(gen);
-        free(access);
-        px_conf_release(conf);
+    px_gen_t *gen = px_worker_local_gen(conf);
+    if (gen == NULL) {
         fprintf(stderr, "pyxis test-filter: out of memory\n");
         return -1;
     }
-    atomic_store(&gen->refs, 1); /* handed to the worker's view */
     tf->worker = px_worker_create_local(gen);
     if (tf->worker == NULL) {
         fprintf(stderr, "pyxis test-filter: cannot start a worker\n");

@@ -2,19 +2,21 @@
  * px_tunnel.c: HTTP/1.1 Upgrade passthrough. See px_tunnel.h for the contract and
  * docs/proxy.md#websocket for the behaviour users see.
  *
- * Once switched, the tunnel owns the callbacks of both connections: the client's px_io gets
- * px_tunnel_client_*, the upstream connection's ops become px_tunnel_up_ops (its owner stays
- * the txn). One timer (txn pool memory) covers the idle timeout and a drain deadline;
- * progress only stores a coarse-clock time, so moving bytes costs no timer operation.
+ * Once switched, the tunnel owns the events of both sides: the client's codec reports to
+ * px_tunnel_client_* (its down op `tunnel` switched it over; the client side is reached only
+ * through the downstream seam, so an HTTP/1 connection and an HTTP/2 stream are the same
+ * here), the upstream connection's ops become px_tunnel_up_ops (its owner stays the txn).
+ * One timer (txn pool memory) covers the idle timeout and a drain deadline; progress only
+ * stores a coarse-clock time, so moving bytes costs no timer operation.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
-#include "px_h1_server.h"
-#include "px_h1_write.h"
 #include "px_http1.h"
 #include "px_io.h"
 #include "px_log.h"
@@ -32,9 +34,8 @@
 
 typedef struct px_tunnel_s {
     px_txn_t *t;
-    px_h1_conn_t *c;     /* the client's connection (an upgrade is HTTP/1 only) */
-    px_io_t *cio;        /* its socket (owned by c) */
-    px_io_t *uio;        /* the upstream's (owned by t->uconn) */
+    px_down_t *d;        /* the client's side: an HTTP/1 connection or an HTTP/2 stream */
+    px_io_t *uio;        /* the upstream's socket (owned by t->uconn) */
     struct event *timer; /* idle timeout and drain deadline (pool memory) */
     uint64_t idle_ms;    /* 0: none */
     uint64_t deadline;   /* px_time_ms() by which to close; 0: none */
@@ -113,9 +114,9 @@ int px_tunnel_wanted(const px_txn_t *t)
 {
     const px_h1_request_t *r = &t->req;
     unsigned need = PX_H1_CONN_UPGRADE | PX_H1_HAS_UPGRADE;
-    if ((r->flags & need) != need || r->version != 11 || r->body != PX_BODY_NONE ||
-        r->method_id != PX_METHOD_GET || t->route->action != PX_ACTION_UPSTREAM ||
-        t->route->nupgrades == 0 || px_h1_conn_of(t->down) == NULL)
+    if ((r->flags & need) != need || (r->version != 11 && !t->ext_connect) ||
+        r->body != PX_BODY_NONE || r->method_id != PX_METHOD_GET ||
+        t->route->action != PX_ACTION_UPSTREAM || t->route->nupgrades == 0)
         return 0;
     unsigned n = 0;
     for (size_t i = 0; i < r->nheaders; i++) {
@@ -134,6 +135,45 @@ int px_tunnel_wanted(const px_txn_t *t)
             return 0;
     }
     return n > 0;
+}
+
+/* RFC 6455 section 4.2.2: the accept value is base64(SHA-1(key "258EAFA5-...")). */
+#define PX_TUNNEL_WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+int px_tunnel_ws_key(px_txn_t *t)
+{
+    unsigned char raw[16];
+    char *key = px_pnalloc(t->pool, 25);
+    if (key == NULL || RAND_bytes(raw, sizeof(raw)) != 1)
+        return -1;
+    EVP_EncodeBlock((unsigned char *)key, raw, sizeof(raw));
+    t->ws_key.data = key;
+    t->ws_key.len = 24;
+    return 0;
+}
+
+/* Exactly one Sec-WebSocket-Accept, and the one t->ws_key asks for. */
+static int px_tunnel_accept_ok(const px_txn_t *t, const px_h1_response_t *resp)
+{
+    char buf[24 + sizeof(PX_TUNNEL_WS_GUID)], want[29];
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    memcpy(buf, t->ws_key.data, 24);
+    memcpy(buf + 24, PX_TUNNEL_WS_GUID, sizeof(PX_TUNNEL_WS_GUID) - 1);
+    if (t->ws_key.len != 24 ||
+        EVP_Digest(buf, 24 + sizeof(PX_TUNNEL_WS_GUID) - 1, md, &mdlen, EVP_sha1(), NULL) != 1 ||
+        mdlen != 20)
+        return 0;
+    EVP_EncodeBlock((unsigned char *)want, md, 20); /* 28 characters and a NUL */
+    const px_header_t *acc = NULL;
+    for (size_t i = 0; i < resp->nheaders; i++) {
+        if (!PX_H1_TOKEN_EQ(resp->headers[i].name, "sec-websocket-accept"))
+            continue;
+        if (acc != NULL)
+            return 0;
+        acc = &resp->headers[i];
+    }
+    return acc != NULL && acc->value.len == 28 && memcmp(acc->value.data, want, 28) == 0;
 }
 
 const char *px_tunnel_accept_101(px_txn_t *t, const px_h1_response_t *resp)
@@ -160,6 +200,8 @@ const char *px_tunnel_accept_101(px_txn_t *t, const px_h1_response_t *resp)
     }
     if (rc < 0 || n == 0)
         return "invalid upstream 101: malformed Upgrade field";
+    if (t->ws_key.len > 0 && !px_tunnel_accept_ok(t, resp))
+        return "invalid upstream 101: Sec-WebSocket-Accept does not match the key";
     t->resp_upgrade = up->value;
     t->switching = 1;
     return NULL;
@@ -169,26 +211,27 @@ const char *px_tunnel_accept_101(px_txn_t *t, const px_h1_response_t *resp)
 
 static void px_tunnel_arm(px_tunnel_t *tn, uint64_t now);
 
-/* The tunnel is over: one log line, both connections closed, the txn freed. */
+/* The tunnel is over: one log line, both sides closed, the txn freed. */
 static void px_tunnel_end(px_tunnel_t *tn, const char *cause)
 {
     px_txn_t *t = tn->t;
-    px_h1_conn_t *c = tn->c;
+    px_down_t *d = tn->d;
     evtimer_del(tn->timer);
     px_log_debug("%s %s: tunnel closed (%s): %llu bytes to the upstream, %llu to the client",
-                 t->route->name, c->peer_text, cause ? cause : "both sides done",
+                 t->route->name, d->peer_text, cause ? cause : "both sides done",
                  (unsigned long long)tn->up_bytes, (unsigned long long)t->resp_body.moved);
     t->error = cause;
     px_proxy_detach(t, 0);
-    c->txn = NULL;
+    d->ops->detach(d);
     px_txn_finish(t); /* tn is pool memory: gone from here */
-    px_h1_conn_close(c);
+    d->ops->close(d);
 }
 
 /* Both directions are done once each side sent its EOF and everything reached the other. */
 static int px_tunnel_check_done(px_tunnel_t *tn)
 {
-    if (tn->client_eof && tn->upstream_eof && evbuffer_get_length(px_io_output(tn->cio)) == 0 &&
+    if (tn->client_eof && tn->upstream_eof &&
+        evbuffer_get_length(tn->d->ops->body_out(tn->d)) == 0 &&
         evbuffer_get_length(px_io_output(tn->uio)) == 0) {
         px_tunnel_end(tn, NULL);
         return 1;
@@ -196,89 +239,93 @@ static int px_tunnel_check_done(px_tunnel_t *tn)
     return 0;
 }
 
-/* Move what `from` read to `to`'s output; stop reading `from` while `to` is backed up. */
-static void px_tunnel_move(px_tunnel_t *tn, px_io_t *from, px_io_t *to, int from_eof)
+/* Stop or resume reading one side. */
+static void px_tunnel_read(px_tunnel_t *tn, int client, int on)
 {
-    struct evbuffer *in = px_io_input(from), *out = px_io_output(to);
+    if (client)
+        tn->d->ops->read(tn->d, on);
+    else if (on)
+        px_io_read_enable(tn->uio);
+    else
+        px_io_read_disable(tn->uio);
+}
+
+/* Move what one side read to the other's output; stop reading it while the other is backed
+ * up (the other's writable resumes it). */
+static void px_tunnel_move(px_tunnel_t *tn, int from_client)
+{
+    struct evbuffer *cin = tn->d->ops->body_in(tn->d), *cout = tn->d->ops->body_out(tn->d);
+    struct evbuffer *in = from_client ? cin : px_io_input(tn->uio);
+    struct evbuffer *out = from_client ? px_io_output(tn->uio) : cout;
     size_t n = evbuffer_get_length(in);
     if (n > 0) {
         evbuffer_add_buffer(out, in);
         tn->last = px_time_ms();
-        if (from == tn->cio)
+        if (from_client)
             tn->up_bytes += n;
         else
             tn->t->resp_body.moved += n;
     }
     if (evbuffer_get_length(out) >= PX_TUNNEL_HIGH)
-        px_io_read_disable(from); /* to's writecb resumes */
-    else if (!from_eof)
-        px_io_read_enable(from);
+        px_tunnel_read(tn, from_client, 0);
+    else if (!(from_client ? tn->client_eof : tn->upstream_eof))
+        px_tunnel_read(tn, from_client, 1);
 }
 
-/* `to` drained to the low mark: its source may read again. */
-static void px_tunnel_drained(px_tunnel_t *tn, px_io_t *to)
+/* One side's output drained to the low mark: the other side may read again. */
+static void px_tunnel_drained(px_tunnel_t *tn, int to_client)
 {
     tn->last = px_time_ms();
     if (px_tunnel_check_done(tn))
         return;
-    if (to == tn->uio && !tn->client_eof)
-        px_io_read_enable(tn->cio);
-    else if (to == tn->cio && !tn->upstream_eof)
-        px_io_read_enable(tn->uio);
+    if (!to_client && !tn->client_eof)
+        px_tunnel_read(tn, 1, 1);
+    else if (to_client && !tn->upstream_eof)
+        px_tunnel_read(tn, 0, 1);
 }
 
-/* One side sent EOF: pass it on as a half-close once its bytes are out. The write low-water
- * mark drops to 0 so the end of the flush is seen. */
-static void px_tunnel_eof(px_tunnel_t *tn, px_io_t *from, px_io_t *to)
+/* The upstream sent EOF: pass it on to the client once its bytes are out. */
+static void px_tunnel_upstream_eof(px_tunnel_t *tn)
 {
-    px_io_read_disable(from);
-    px_io_shutdown_write(to);
-    px_io_set_write_low(to, 0);
+    px_io_read_disable(tn->uio);
+    tn->d->ops->shutdown(tn->d);
     px_tunnel_check_done(tn);
 }
 
-static const char *px_tunnel_cause(px_txn_t *t, px_io_t *io, const char *side)
+void px_tunnel_client_readable(px_txn_t *t)
 {
-    const char *why = px_io_tls_error(io);
-    if (why == NULL)
-        why = strerror(px_io_error(io));
-    return px_pcause(t->pool, side, why);
+    px_tunnel_move(t->tunnel, 1);
 }
 
-static void px_tunnel_client_read(px_io_t *io, void *arg)
+void px_tunnel_client_writable(px_txn_t *t)
 {
-    px_tunnel_t *tn = arg;
-    px_tunnel_move(tn, tn->cio, tn->uio, tn->client_eof);
+    px_tunnel_drained(t->tunnel, 1);
 }
 
-static void px_tunnel_client_write(px_io_t *io, void *arg)
+void px_tunnel_client_eof(px_txn_t *t)
 {
-    px_tunnel_drained(arg, io);
+    px_tunnel_t *tn = t->tunnel;
+    tn->client_eof = 1;
+    px_tunnel_move(tn, 1); /* what came before the EOF */
+    tn->d->ops->read(tn->d, 0);
+    px_io_shutdown_write(tn->uio);
+    px_io_set_write_low(tn->uio, 0); /* so that the end of the flush is seen */
+    px_tunnel_check_done(tn);
 }
 
-static void px_tunnel_client_event(px_io_t *io, short what, void *arg)
+void px_tunnel_client_failed(px_txn_t *t, const char *cause)
 {
-    px_tunnel_t *tn = arg;
-    if (what & PX_IO_EOF) {
-        tn->client_eof = 1;
-        tn->c->peer_eof = 1;
-        px_tunnel_eof(tn, tn->cio, tn->uio);
-        return;
-    }
-    if (what & PX_IO_ERROR)
-        px_tunnel_end(tn, px_tunnel_cause(tn->t, io, "client connection failed"));
+    px_tunnel_end(t->tunnel, cause);
 }
 
 static void px_tunnel_up_readable(void *owner)
 {
-    px_tunnel_t *tn = ((px_txn_t *)owner)->tunnel;
-    px_tunnel_move(tn, tn->uio, tn->cio, tn->upstream_eof);
+    px_tunnel_move(((px_txn_t *)owner)->tunnel, 0);
 }
 
 static void px_tunnel_up_writable(void *owner)
 {
-    px_tunnel_t *tn = ((px_txn_t *)owner)->tunnel;
-    px_tunnel_drained(tn, tn->uio);
+    px_tunnel_drained(((px_txn_t *)owner)->tunnel, 0);
 }
 
 static void px_tunnel_up_event(void *owner, short what)
@@ -288,11 +335,15 @@ static void px_tunnel_up_event(void *owner, short what)
     if (what & PX_IO_EOF) {
         tn->upstream_eof = 1;
         t->uconn->eof = 1;
-        px_tunnel_eof(tn, tn->uio, tn->cio);
+        px_tunnel_upstream_eof(tn);
         return;
     }
-    if (what & PX_IO_ERROR)
-        px_tunnel_end(tn, px_tunnel_cause(t, tn->uio, "upstream connection failed"));
+    if (what & PX_IO_ERROR) {
+        const char *why = px_io_tls_error(tn->uio);
+        if (why == NULL)
+            why = strerror(px_io_error(tn->uio));
+        px_tunnel_end(tn, px_pcause(t->pool, "upstream connection failed", why));
+    }
 }
 
 static const px_uconn_ops_t px_tunnel_up_ops = {
@@ -349,29 +400,6 @@ void px_tunnel_drain(px_txn_t *t, uint64_t ms)
     px_tunnel_arm(tn, now);
 }
 
-/* Write the 101 head: the upstream's fields as the filters left them, then the connection
- * fields pyxis owns. */
-static int px_tunnel_write_head(px_txn_t *t)
-{
-    size_t cap = t->resp_upgrade.len + 48;
-    char *extra = px_pnalloc(t->pool, cap);
-    if (extra == NULL)
-        return -1;
-    int n = snprintf(extra, cap, "Connection: upgrade\r\nUpgrade: %.*s\r\n",
-                     (int)t->resp_upgrade.len, t->resp_upgrade.data);
-    px_str_t reason = t->resp_reason;
-    if (t->status_changed || reason.len == 0) {
-        reason.data = px_http_reason(101);
-        reason.len = strlen(reason.data);
-    }
-    const px_str_t line[] = {PX_STR("HTTP/1.1 101 "), reason, PX_STR("\r\n")};
-    if (px_h1_write_head(px_io_output(px_h1_conn_of(t->down)->io), line, 3, &t->resp_headers, extra,
-                         (size_t)n) < 0)
-        return -1;
-    t->resp_head_sent = 1;
-    return 0;
-}
-
 void px_tunnel_start(px_txn_t *t)
 {
     if (t->status != 101) {
@@ -383,44 +411,47 @@ void px_tunnel_start(px_txn_t *t)
     struct event *ev = px_palloc(t->pool, event_get_struct_event_size());
     if (tn == NULL || ev == NULL ||
         event_assign(ev, t->worker->base, -1, 0, px_tunnel_timer, tn) < 0 ||
-        px_pool_cleanup_add(t->pool, px_tunnel_timer_cleanup, ev) < 0 ||
-        px_tunnel_write_head(t) < 0) {
+        px_pool_cleanup_add(t->pool, px_tunnel_timer_cleanup, ev) < 0) {
         px_proxy_detach(t, 0);
         px_txn_fail(t, 500, "out of memory");
         return;
     }
-    /* From here on the exchange is the tunnel: no route timeout, no retry, no reuse. */
-    if (t->timer != NULL)
-        evtimer_del(t->timer);
-    t->resp_state = PX_TXN_RESP_BODY;
-    t->close_client = 1;
-    t->resp_body.moved = 0;
     tn->t = t;
-    tn->c = px_h1_conn_of(t->down);
-    tn->cio = tn->c->io;
+    tn->d = t->down;
     tn->uio = t->uconn->io;
     tn->timer = ev;
     tn->idle_ms = t->route->tunnel_idle_timeout_ms;
     tn->last = px_time_ms();
     tn->upstream_eof = t->uconn->eof;
     t->tunnel = tn;
+    if (tn->d->ops->tunnel(tn->d, t) < 0) {
+        t->tunnel = NULL;
+        px_proxy_detach(t, 0);
+        px_txn_fail(t, 500, "out of memory");
+        return;
+    }
+    /* From here on the exchange is the tunnel: no route timeout, no retry, no reuse. */
+    t->resp_head_sent = 1;
+    if (t->timer != NULL)
+        evtimer_del(t->timer);
+    t->resp_state = PX_TXN_RESP_BODY;
+    t->close_client = 1;
+    t->resp_body.moved = 0;
 
     t->uconn->ops = &px_tunnel_up_ops;
-    px_io_setcb(tn->cio, px_tunnel_client_read, px_tunnel_client_write, px_tunnel_client_event, tn);
-    px_io_t *ios[2] = {tn->cio, tn->uio};
-    for (int i = 0; i < 2; i++) {
-        px_io_set_timeouts(ios[i], 0, 0);
-        px_io_set_read_high(ios[i], 0);
-        px_io_set_write_low(ios[i], PX_TUNNEL_LOW);
-    }
+    tn->d->ops->timeouts(tn->d, 0, 0);
+    tn->d->ops->write_low(tn->d, PX_TUNNEL_LOW);
+    px_io_set_timeouts(tn->uio, 0, 0);
+    px_io_set_read_high(tn->uio, 0);
+    px_io_set_write_low(tn->uio, PX_TUNNEL_LOW);
     if (t->worker->draining)
         px_tunnel_drain(t, t->wgen->gen->conf->drain_timeout_ms);
     else
         px_tunnel_arm(tn, tn->last);
     /* Bytes that came with the 101, and any the client sent right after its request, belong
      * to the new protocol. */
-    px_tunnel_move(tn, tn->uio, tn->cio, tn->upstream_eof);
-    px_tunnel_move(tn, tn->cio, tn->uio, 0);
+    px_tunnel_move(tn, 0);
+    px_tunnel_move(tn, 1);
     if (tn->upstream_eof)
-        px_tunnel_eof(tn, tn->uio, tn->cio);
+        px_tunnel_upstream_eof(tn);
 }

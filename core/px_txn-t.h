@@ -182,6 +182,8 @@ typedef struct px_txn_s {
     /* HTTP/1.1 Upgrade (px_tunnel.h) */
     unsigned upgrading : 1;     /* the request's Upgrade goes upstream, with Connection: upgrade */
     unsigned switching : 1;     /* the upstream answered 101 Switching Protocols */
+    unsigned ext_connect : 1;   /* HTTP/2 extended CONNECT (RFC 8441) made into an upgrade */
+    px_str_t ws_key;            /* ext_connect: the Sec-WebSocket-Key pyxis sent (pool) */
     px_str_t resp_upgrade;      /* the 101's Upgrade value, sent on to the client */
     struct px_tunnel_s *tunnel; /* once the 101 went out: relaying bytes both ways (pool) */
 } px_txn_t;

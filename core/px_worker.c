@@ -24,6 +24,7 @@
 #include "px_callout.h"
 #include "px_conf.h"
 #include "px_h1_server.h"
+#include "px_h2_server.h"
 #include "px_log.h"
 #include "px_module_api.h"
 #include "px_tls.h"
@@ -178,6 +179,8 @@ static void px_worker_retire(px_worker_t *w, px_wgen_t *old)
         px_h1_conn_t *c = (px_h1_conn_t *)l;
         if (c->wgen == old && c->txn != NULL)
             px_tunnel_drain(c->txn, w->cur->gen->conf->drain_timeout_ms);
+        else if (c->wgen == old && c->h2 != NULL)
+            px_h2_drain_tunnels(c->h2, w->cur->gen->conf->drain_timeout_ms);
     }
     px_worker_free_listeners(old);
     px_upstream_close_idle(old);
@@ -409,6 +412,29 @@ px_worker_t *px_worker_start(unsigned id, px_gen_t *gen, int main_notify_fd)
         return NULL;
     }
     return w;
+}
+
+px_gen_t *px_worker_local_gen(px_conf_t *conf)
+{
+    px_gen_t *gen = calloc(1, sizeof(*gen));
+    int *access = calloc(conf->nlisteners + 1, sizeof(int));
+    if (gen == NULL || access == NULL)
+        goto fail;
+    for (size_t i = 0; i < conf->nlisteners; i++)
+        access[i] = -1;
+    gen->conf = conf;
+    gen->generation = 1;
+    gen->nworkers = 1;
+    gen->access_fds = access;
+    if (px_uprt_init(gen, NULL) < 0)
+        goto fail;
+    atomic_store(&gen->refs, 1);
+    return gen;
+fail:
+    free(gen);
+    free(access);
+    px_conf_release(conf);
+    return NULL;
 }
 
 px_worker_t *px_worker_create_local(px_gen_t *gen)

@@ -30,6 +30,11 @@ void px_worker_join(px_worker_t *w);
  */
 px_worker_t *px_worker_create_local(px_gen_t *gen);
 
+/* A generation of conf for a local worker: no listening sockets, no access logs, the
+ * upstreams' runtime state made; one reference, for px_worker_create_local. conf's reference
+ * is handed over. NULL when out of memory (conf released). */
+px_gen_t *px_worker_local_gen(px_conf_t *conf);
+
 /* Close a local worker's connections, free its views (modules' worker_exit runs), its
  * event_base and w itself. */
 void px_worker_free_local(px_worker_t *w);

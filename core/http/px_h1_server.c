@@ -360,8 +360,10 @@ void px_h1_conn_new_gen(px_h1_conn_t *c)
 void px_h1_conn_drain(px_h1_conn_t *c)
 {
     if (c->h2 != NULL) {
-        if (c->state != PX_CONN_CLOSING)
+        if (c->state != PX_CONN_CLOSING) {
             px_h2_goaway(c->h2);
+            px_h2_drain_tunnels(c->h2, c->wgen->gen->conf->drain_timeout_ms);
+        }
         return;
     }
     if (c->state == PX_CONN_TXN) {
@@ -647,6 +649,64 @@ static void px_h1_down_close(px_down_t *d)
     px_h1_conn_close(PX_H1_CONN(d));
 }
 
+/* The connection is a tunnel's client side (px_tunnel.h): its events go to the tunnel. */
+static void px_h1_tunnel_readcb(px_io_t *io, void *arg)
+{
+    px_tunnel_client_readable(((px_h1_conn_t *)arg)->txn);
+}
+
+static void px_h1_tunnel_writecb(px_io_t *io, void *arg)
+{
+    px_tunnel_client_writable(((px_h1_conn_t *)arg)->txn);
+}
+
+static void px_h1_tunnel_eventcb(px_io_t *io, short what, void *arg)
+{
+    px_h1_conn_t *c = arg;
+    if (what & PX_IO_EOF) {
+        c->peer_eof = 1;
+        px_tunnel_client_eof(c->txn);
+        return;
+    }
+    if (what & PX_IO_ERROR) {
+        const char *why = px_io_tls_error(io);
+        if (why == NULL)
+            why = strerror(px_io_error(io));
+        px_tunnel_client_failed(c->txn, px_pcause(c->txn->pool, "client connection failed", why));
+    }
+}
+
+/* The 101 head: the upstream's fields as the filters left them, then the connection fields
+ * pyxis owns. */
+static int px_h1_down_tunnel(px_down_t *d, px_txn_t *t)
+{
+    px_h1_conn_t *c = PX_H1_CONN(d);
+    size_t cap = t->resp_upgrade.len + 48;
+    char *extra = px_pnalloc(t->pool, cap);
+    if (extra == NULL)
+        return -1;
+    int n = snprintf(extra, cap, "Connection: upgrade\r\nUpgrade: %.*s\r\n",
+                     (int)t->resp_upgrade.len, t->resp_upgrade.data);
+    px_str_t reason = t->resp_reason;
+    if (t->status_changed || reason.len == 0) {
+        reason.data = px_http_reason(101);
+        reason.len = strlen(reason.data);
+    }
+    const px_str_t line[] = {PX_STR("HTTP/1.1 101 "), reason, PX_STR("\r\n")};
+    if (px_h1_write_head(px_io_output(c->io), line, 3, &t->resp_headers, extra, (size_t)n) < 0)
+        return -1;
+    px_io_setcb(c->io, px_h1_tunnel_readcb, px_h1_tunnel_writecb, px_h1_tunnel_eventcb, c);
+    px_io_set_read_high(c->io, 0);
+    return 0;
+}
+
+static void px_h1_down_shutdown(px_down_t *d)
+{
+    px_h1_conn_t *c = PX_H1_CONN(d);
+    px_io_shutdown_write(c->io);
+    px_io_set_write_low(c->io, 0); /* so that the end of the flush is seen */
+}
+
 static const px_down_ops_t px_h1_down_ops = {
     .start_response = px_h1_down_start_response,
     .send_continue = px_h1_down_send_continue,
@@ -659,4 +719,6 @@ static const px_down_ops_t px_h1_down_ops = {
     .detach = px_h1_down_detach,
     .abort = px_h1_down_abort,
     .close = px_h1_down_close,
+    .tunnel = px_h1_down_tunnel,
+    .shutdown = px_h1_down_shutdown,
 };

@@ -37,11 +37,20 @@
 #include "px_io.h"
 #include "px_log.h"
 #include "px_pool.h"
+#include "px_time.h"
+#include "px_tunnel.h"
 #include "px_txn.h"
 #include "px_worker.h"
 
 /* Stop producing frames while this much is queued on the socket (writecb goes on). */
 #define PX_H2_OUT_HIGH (256 * 1024)
+
+/* Frames that cost work and carry no request (PING, SETTINGS, PRIORITY, empty DATA): a
+ * connection may send PX_H2_CALM_BURST at once and PX_H2_CALM_RATE a second after that; more
+ * is a flood (GOAWAY ENHANCE_YOUR_CALM). nghttp2 bounds the rest: rapid reset (RST_STREAM
+ * rate), CONTINUATION count, queued ACKs (docs/http.md "HTTP/2"). */
+#define PX_H2_CALM_BURST 500
+#define PX_H2_CALM_RATE  100
 
 typedef struct px_h2_stream_s px_h2_stream_t;
 
@@ -51,7 +60,10 @@ struct px_h2_session_s {
     struct event *flush_ev;
     px_h2_stream_t *streams; /* every stream we made, until freed */
     unsigned nstreams;
+    uint32_t calm_tokens; /* what is left of the control-frame budget (PX_H2_CALM_*) */
+    uint64_t calm_at;     /* px_time_ms() the budget was last refilled */
     unsigned goaway : 1;  /* a graceful GOAWAY was submitted */
+    unsigned flooded : 1; /* the budget ran out: the connection is being closed */
     unsigned in_recv : 1; /* inside nghttp2_session_mem_recv */
     unsigned closing : 1; /* the connection closes once the output is flushed */
 };
@@ -62,7 +74,10 @@ struct px_h2_stream_s {
     px_h2_stream_t *next, *prev;
     int32_t id;
     px_txn_t *txn;
-    struct event *ev; /* runs what the callbacks recorded (px_h2_stream_run) */
+    struct event *ev;           /* runs what the callbacks recorded (px_h2_stream_run) */
+    struct event *timer;        /* client_body_timeout and send_timeout of the stream */
+    uint64_t read_ms, write_ms; /* the txn's (px_down_t timeouts); write_ms outlives it */
+    uint64_t last_in, last_out; /* px_time_ms() of the last DATA in, of the last DATA out */
     struct evbuffer *in;
     struct evbuffer *out;
     size_t write_low;
@@ -73,7 +88,7 @@ struct px_h2_stream_s {
     /* request head being received */
     px_header_t *hs;
     size_t nhs, caphs, head_bytes;
-    px_str_t method, path, authority, host, cookie;
+    px_str_t method, path, authority, host, cookie, protocol;
     struct evbuffer *req_tr; /* request trailer fields in HTTP/1.1 form, for a chunked body */
     nghttp2_nv *resp_tr;     /* response trailers (one malloc with their bytes), sent at EOF */
     size_t nresp_tr;
@@ -90,6 +105,9 @@ struct px_h2_stream_s {
     unsigned reset_by_peer : 1;
     unsigned in_run : 1;
     unsigned free_later : 1;
+    unsigned tunnel : 1;    /* extended CONNECT switched: the txn is a tunnel (px_tunnel.h) */
+    unsigned eof_told : 1;  /* the tunnel was told the client's END_STREAM */
+    unsigned timed_out : 2; /* 1: no DATA for read_ms, 2: nothing sent for write_ms */
 };
 
 static const px_down_ops_t px_h2_down_ops;
@@ -123,6 +141,7 @@ static void px_h2_stream_free(px_h2_stream_t *st)
         s->streams = st->next;
     s->nstreams--;
     event_free(st->ev);
+    event_free(st->timer);
     evbuffer_free(st->in);
     evbuffer_free(st->out);
     if (st->req_tr != NULL)
@@ -150,6 +169,8 @@ static void px_h2_in_cb(struct evbuffer *buf, const struct evbuffer_cb_info *inf
 static void px_h2_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     px_h2_stream_t *st = arg;
+    if (info->n_added > 0 && info->orig_size == 0)
+        st->last_out = px_time_ms(); /* bytes wait from now: the send_timeout clock starts */
     if (info->n_added > 0 && st->deferred && !st->closed) {
         st->deferred = 0;
         nghttp2_session_resume_data(st->s->ng, st->id);
@@ -158,6 +179,45 @@ static void px_h2_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *in
 }
 
 static void px_h2_stream_run(evutil_socket_t fd, short what, void *arg);
+
+/* Per-stream timeouts, as an HTTP/1 connection's socket has them: read_ms while the txn
+ * reads a body that has not ended, write_ms while response bytes wait in `out`. The timer
+ * looks at the last progress and sleeps again for the rest; progress only stores a time. */
+static void px_h2_arm_timer(px_h2_stream_t *st, uint64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    evtimer_add(st->timer, &tv);
+}
+
+static void px_h2_stream_timer(evutil_socket_t fd, short what, void *arg)
+{
+    px_h2_stream_t *st = arg;
+    uint64_t now = px_time_ms(), next = UINT64_MAX;
+    if (st->closed || st->timed_out)
+        return;
+    if (st->read_ms > 0 && st->txn != NULL && st->reading && !st->req_ended) {
+        if (now - st->last_in >= st->read_ms) {
+            st->timed_out = 1;
+            px_h2_kick(st);
+            return;
+        }
+        next = st->read_ms - (now - st->last_in);
+    }
+    if (st->write_ms > 0 && evbuffer_get_length(st->out) > 0) {
+        if (now - st->last_out >= st->write_ms) {
+            st->timed_out = 2;
+            px_h2_kick(st);
+            return;
+        }
+        if (st->write_ms - (now - st->last_out) < next)
+            next = st->write_ms - (now - st->last_out);
+    }
+    if (next == UINT64_MAX) /* nothing waits now: look again later */
+        next = st->read_ms > 0 && (st->write_ms == 0 || st->read_ms < st->write_ms) ? st->read_ms
+                                                                                    : st->write_ms;
+    if (next > 0 && next != UINT64_MAX)
+        px_h2_arm_timer(st, next);
+}
 
 static px_h2_stream_t *px_h2_stream_new(px_h2_session_t *s, int32_t id)
 {
@@ -174,14 +234,17 @@ static px_h2_stream_t *px_h2_stream_new(px_h2_session_t *s, int32_t id)
     st->in = evbuffer_new();
     st->out = evbuffer_new();
     st->ev = event_new(c->worker->base, -1, 0, px_h2_stream_run, st);
+    st->timer = evtimer_new(c->worker->base, px_h2_stream_timer, st);
     st->txn = px_txn_create(&st->down, c->worker, c->wgen, c->listener);
-    if (st->in == NULL || st->out == NULL || st->ev == NULL || st->txn == NULL ||
-        evbuffer_add_cb(st->in, px_h2_in_cb, st) == NULL ||
+    if (st->in == NULL || st->out == NULL || st->ev == NULL || st->timer == NULL ||
+        st->txn == NULL || evbuffer_add_cb(st->in, px_h2_in_cb, st) == NULL ||
         evbuffer_add_cb(st->out, px_h2_out_cb, st) == NULL) {
         if (st->txn != NULL)
             px_txn_free(st->txn);
         if (st->ev != NULL)
             event_free(st->ev);
+        if (st->timer != NULL)
+            event_free(st->timer);
         if (st->in != NULL)
             evbuffer_free(st->in);
         if (st->out != NULL)
@@ -256,7 +319,9 @@ static int px_h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, cons
             st->path = v;
         else if (PX_H1_TOKEN_EQ(n, ":authority"))
             st->authority = v;
-        return 0; /* :scheme is checked by nghttp2; the transport decides ${scheme} */
+        else if (PX_H1_TOKEN_EQ(n, ":protocol"))
+            st->protocol = v; /* nghttp2 lets it through on CONNECT only (RFC 8441) */
+        return 0;             /* :scheme is checked by nghttp2; the transport decides ${scheme} */
     }
     if (PX_H1_TOKEN_EQ(n, "host")) {
         st->host = v;
@@ -264,6 +329,9 @@ static int px_h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, cons
     }
     if (PX_H1_TOKEN_EQ(n, "te"))
         return 0; /* "trailers" (nghttp2 refuses anything else): hop-by-hop */
+    if (st->protocol.len > 0 &&
+        (PX_H1_TOKEN_EQ(n, "sec-websocket-key") || PX_H1_TOKEN_EQ(n, "sec-websocket-accept")))
+        return 0; /* the upgrade's key is pyxis's own (px_h2_build_request) */
     if (PX_H1_TOKEN_EQ(n, "cookie")) {
         /* RFC 9113 section 8.2.3: cookie crumbs are joined with "; " for HTTP/1.1. */
         if (st->cookie.len == 0) {
@@ -309,13 +377,40 @@ static int px_h2_build_request(px_h2_stream_t *st, px_h1_error_t *err)
         return 431;
     }
     px_str_t authority = st->authority.len > 0 ? st->authority : st->host;
+    px_str_t method = st->method, upgrade = {NULL, 0};
+    if (method.len == 7 && memcmp(method.data, "CONNECT", 7) == 0) { /* case-sensitive */
+        /* Only the extended CONNECT of RFC 8441, for WebSocket: it becomes the HTTP/1.1
+         * upgrade of a GET to :path, with a key of pyxis's own. */
+        if (st->protocol.len == 0 || !PX_H1_TOKEN_EQ(st->protocol, "websocket")) {
+            err->reason = st->protocol.len == 0 ? "CONNECT is not supported"
+                                                : "extended CONNECT for an unknown protocol";
+            return 501;
+        }
+        if (px_tunnel_ws_key(t) < 0) {
+            err->reason = "out of memory";
+            return 500;
+        }
+        static const char up[] = "Connection: upgrade\r\nUpgrade: websocket\r\n"
+                                 "Sec-WebSocket-Key: ";
+        char *u = px_pnalloc(t->pool, sizeof(up) - 1 + t->ws_key.len + 2);
+        if (u == NULL) {
+            err->reason = "out of memory";
+            return 500;
+        }
+        memcpy(u, up, sizeof(up) - 1);
+        memcpy(u + sizeof(up) - 1, t->ws_key.data, t->ws_key.len);
+        memcpy(u + sizeof(up) - 1 + t->ws_key.len, "\r\n", 2);
+        upgrade = (px_str_t){u, sizeof(up) - 1 + t->ws_key.len + 2};
+        method = (px_str_t)PX_STR("GET");
+        t->ext_connect = 1;
+    }
     if (st->authority.len > 0 && st->host.len > 0 &&
         (st->host.len != st->authority.len ||
          strncasecmp(st->host.data, st->authority.data, st->host.len) != 0)) {
         err->reason = ":authority and Host disagree";
         return 400;
     }
-    size_t len = st->method.len + 1 + st->path.len + 11 + 6 + authority.len + 2 + 2 + 28;
+    size_t len = method.len + 1 + st->path.len + 11 + 6 + authority.len + 2 + 2 + 28 + upgrade.len;
     for (size_t i = 0; i < st->nhs; i++)
         len += st->hs[i].name.len + 2 + st->hs[i].value.len + 2;
     if (st->cookie.len > 0)
@@ -327,7 +422,7 @@ static int px_h2_build_request(px_h2_stream_t *st, px_h1_error_t *err)
     }
     char *p = head;
 #define PX_PUT(src, n) (memcpy(p, (src), (n)), p += (n))
-    PX_PUT(st->method.data, st->method.len);
+    PX_PUT(method.data, method.len);
     PX_PUT(" ", 1);
     PX_PUT(st->path.data, st->path.len);
     PX_PUT(" HTTP/1.1\r\n", 11);
@@ -349,11 +444,14 @@ static int px_h2_build_request(px_h2_stream_t *st, px_h1_error_t *err)
     }
     if (st->chunked)
         PX_PUT("Transfer-Encoding: chunked\r\n", 28);
+    if (upgrade.len > 0)
+        PX_PUT(upgrade.data, upgrade.len);
     PX_PUT("\r\n", 2);
 #undef PX_PUT
     px_worker_t *w = t->worker;
-    px_h1_limits_t plim = {(size_t)l->limits.max_head + 64, (size_t)l->limits.max_headers + 2,
-                           (size_t)l->limits.max_uri};
+    /* What pyxis adds (Host, Transfer-Encoding, an upgrade) does not count against the limits. */
+    px_h1_limits_t plim = {(size_t)l->limits.max_head + 64 + upgrade.len,
+                           (size_t)l->limits.max_headers + 5, (size_t)l->limits.max_uri};
     px_h1_rc_t rc = px_h1_parse_request(head, (size_t)(p - head), &t->req, w->scratch,
                                         w->scratch_cap, &plim, err);
     if (rc != PX_H1_DONE) {
@@ -389,8 +487,34 @@ static int px_h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *fram
     return 0;
 }
 
+/* One frame of the control-frame budget: 0, or -1 when the connection floods. */
+static int px_h2_calm_spend(px_h2_session_t *s)
+{
+    uint64_t now = px_time_ms();
+    uint64_t add = (now - s->calm_at) * PX_H2_CALM_RATE / 1000;
+    if (add > 0) {
+        s->calm_tokens = s->calm_tokens + add > PX_H2_CALM_BURST ? PX_H2_CALM_BURST
+                                                                 : s->calm_tokens + (uint32_t)add;
+        s->calm_at += add * 1000 / PX_H2_CALM_RATE;
+    }
+    if (s->calm_tokens == 0) {
+        s->flooded = 1;
+        return -1;
+    }
+    s->calm_tokens--;
+    return 0;
+}
+
 static int px_h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *user_data)
 {
+    px_h2_session_t *s = user_data;
+    int control = (frame->hd.type == NGHTTP2_PING && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) ||
+                  (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) ||
+                  frame->hd.type == NGHTTP2_PRIORITY ||
+                  (frame->hd.type == NGHTTP2_DATA && frame->hd.length == frame->data.padlen &&
+                   !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM));
+    if (control && px_h2_calm_spend(s) < 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE; /* px_h2_readable says GOAWAY */
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
         return 0;
     px_h2_stream_t *st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
@@ -402,7 +526,7 @@ static int px_h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, 
         int has_cl = 0;
         for (size_t i = 0; i < st->nhs; i++)
             has_cl |= PX_H1_TOKEN_EQ(st->hs[i].name, "content-length");
-        st->chunked = !end && !has_cl;
+        st->chunked = !end && !has_cl && st->protocol.len == 0; /* a tunnel's bytes: as is */
         st->start = 1;
         st->req_ended = end;
         px_h2_kick(st);
@@ -427,12 +551,14 @@ static int px_h2_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const u
                          size_t len, void *user_data)
 {
     px_h2_stream_t *st = nghttp2_session_get_stream_user_data(ng, id);
-    if (st == NULL || st->txn == NULL || st->txn->req_state == PX_TXN_REQ_DONE) {
+    if (st == NULL || st->txn == NULL ||
+        (st->txn->req_state == PX_TXN_REQ_DONE && !st->txn->ext_connect)) {
         /* Nobody will read it: acknowledge it at once. */
         nghttp2_session_consume(ng, id, len);
         return 0;
     }
     st->data_recv += len;
+    st->last_in = px_time_ms();
     if (st->chunked) {
         char line[24];
         int n = snprintf(line, sizeof(line), "%zx\r\n", len);
@@ -487,12 +613,48 @@ static void px_h2_stream_start(px_h2_stream_t *st)
     px_txn_start(t);
 }
 
+/* The stream is a tunnel's client side: report to the tunnel (px_tunnel.h). Each call may end
+ * the tunnel, which detaches the txn (st->txn = NULL). */
+static void px_h2_stream_tunnel_run(px_h2_stream_t *st)
+{
+    if (st->closed && (st->reset_by_peer || !st->resp_ended)) {
+        px_tunnel_client_failed(st->txn, st->reset_by_peer ? "client reset the stream"
+                                                           : "stream closed by the client");
+        return;
+    }
+    if (st->reading && evbuffer_get_length(st->in) > 0)
+        px_tunnel_client_readable(st->txn);
+    if (st->txn != NULL && st->req_ended && !st->eof_told && evbuffer_get_length(st->in) == 0) {
+        st->eof_told = 1;
+        px_tunnel_client_eof(st->txn);
+    }
+    /* A stream closed without a reset has sent its END_STREAM: nothing is left to write. */
+    if (st->txn != NULL && (st->want_write || st->closed)) {
+        st->want_write = 0;
+        px_tunnel_client_writable(st->txn);
+    }
+}
+
 static void px_h2_stream_run(evutil_socket_t fd, short what, void *arg)
 {
     px_h2_stream_t *st = arg;
     px_h2_session_t *s = st->s;
     st->in_run = 1;
-    if (st->txn != NULL && st->closed && (st->reset_by_peer || !st->resp_ended)) {
+    if (st->timed_out && !st->closed && (st->txn == NULL || !st->tunnel)) {
+        int reading = st->timed_out == 1;
+        st->timed_out = 0;
+        if (st->txn != NULL) {
+            px_txn_client_timeout(st->txn, reading); /* 408, or the stream is reset */
+        } else {
+            /* The response is all queued but the client takes none of it (a window that
+             * stays closed): the stream would hold its buffer and its slot for good. */
+            px_log_debug("%s %s: HTTP/2 stream %d: send timeout", st->s->c->lconf->name,
+                         st->down.peer_text, (int)st->id);
+            nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+        }
+    } else if (st->txn != NULL && st->tunnel) {
+        px_h2_stream_tunnel_run(st);
+    } else if (st->txn != NULL && st->closed && (st->reset_by_peer || !st->resp_ended)) {
         px_txn_client_gone(st->txn, st->reset_by_peer ? "client reset the stream"
                                                       : "stream closed before the response");
     } else if (st->txn != NULL && st->start) {
@@ -527,6 +689,7 @@ static ssize_t px_h2_read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, si
     int n = have > 0 ? evbuffer_remove(st->out, buf, length) : 0;
     if (n < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    st->last_out = px_time_ms();
     if (st->resp_ended && evbuffer_get_length(st->out) == 0) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
         /* Trailers end the stream instead (nghttp2 copies the fields). */
@@ -534,6 +697,10 @@ static ssize_t px_h2_read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, si
             *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
         free(st->resp_tr);
         st->resp_tr = NULL;
+        if (st->tunnel && st->txn != NULL) {
+            st->want_write = 1; /* a tunnel waits for its END_STREAM to be out */
+            px_h2_kick(st);
+        }
     }
     if (st->txn != NULL && !st->resp_ended && evbuffer_get_length(st->out) <= st->write_low) {
         st->want_write = 1;
@@ -569,6 +736,14 @@ static int px_h2_down_start_response(px_down_t *d, px_txn_t *t, px_str_t reason,
 {
     px_h2_stream_t *st = (px_h2_stream_t *)d;
     (void)reason; /* HTTP/2 has none */
+    if (t->ext_connect && !st->tunnel && t->status >= 200 && t->status < 300) {
+        /* A 2xx to an extended CONNECT opens the tunnel (RFC 8441 section 5): only the
+         * upstream's 101 may say that. An upstream that ignored the upgrade, or a local reply,
+         * must not look like one. */
+        t->status = 502;
+        t->error = "no protocol switch for an extended CONNECT";
+        body = PX_BODY_NONE;
+    }
     size_t cap = 2 + t->resp_headers.n + nextra;
     nghttp2_nv *nva = px_palloc(t->pool, cap * sizeof(*nva));
     if (nva == NULL)
@@ -580,8 +755,9 @@ static int px_h2_down_start_response(px_down_t *d, px_txn_t *t, px_str_t reason,
     nva[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)code, 7, 3, NGHTTP2_NV_FLAG_NONE};
     for (size_t i = 0; i < t->resp_headers.n; i++) {
         const px_header_t *h = &t->resp_headers.items[i];
-        if (px_h2_connection_specific(h->name))
-            continue;
+        if (px_h2_connection_specific(h->name) ||
+            (st->tunnel && PX_H1_TOKEN_EQ(h->name, "sec-websocket-accept")))
+            continue; /* RFC 8441 section 5: pyxis checked the accept, the client has no key */
         if (px_h2_nv(t->pool, &nva[n++], h->name, h->value) < 0)
             return -1;
     }
@@ -638,7 +814,15 @@ static void px_h2_down_read(px_down_t *d, int on)
 
 static void px_h2_down_timeouts(px_down_t *d, uint64_t read_ms, uint64_t write_ms)
 {
-    (void)d, (void)read_ms, (void)write_ms; /* per stream: the route timeout bounds it */
+    px_h2_stream_t *st = (px_h2_stream_t *)d;
+    st->read_ms = read_ms;
+    st->write_ms = write_ms;
+    st->last_in = st->last_out = px_time_ms();
+    uint64_t first = read_ms && (!write_ms || read_ms < write_ms) ? read_ms : write_ms;
+    if (first == 0)
+        evtimer_del(st->timer);
+    else
+        px_h2_arm_timer(st, first);
 }
 
 static void px_h2_down_write_low(px_down_t *d, size_t low)
@@ -720,7 +904,42 @@ static void px_h2_down_abort(px_down_t *d)
 
 static void px_h2_down_close(px_down_t *d)
 {
-    px_h2_down_reset((px_h2_stream_t *)d, NGHTTP2_CANCEL);
+    px_h2_stream_t *st = (px_h2_stream_t *)d;
+    if (st->tunnel && st->resp_ended && st->req_ended && !st->closed &&
+        evbuffer_get_length(st->out) == 0) {
+        /* A tunnel that ended cleanly: only our END_STREAM is left, then nghttp2 closes the
+         * stream and frees it (txn NULL). */
+        px_h2_schedule_flush(st->s);
+        return;
+    }
+    px_h2_down_reset(st, NGHTTP2_CANCEL);
+}
+
+/* RFC 8441 section 5: the 200 that opens the tunnel, with the 101's fields as the filters left
+ * them; the stream's DATA is the tunnel from now on. */
+static int px_h2_down_tunnel(px_down_t *d, px_txn_t *t)
+{
+    px_h2_stream_t *st = (px_h2_stream_t *)d;
+    px_body_kind_t out;
+    st->tunnel = 1;
+    st->reading = 0;
+    t->status = 200; /* what the client got, for the access log */
+    if (px_h2_down_start_response(d, t, (px_str_t){NULL, 0}, NULL, 0, PX_BODY_CLOSE, 0, &out) < 0) {
+        st->tunnel = 0;
+        return -1;
+    }
+    return 0;
+}
+
+static void px_h2_down_shutdown(px_down_t *d)
+{
+    px_h2_stream_t *st = (px_h2_stream_t *)d;
+    st->resp_ended = 1;
+    if (st->deferred && !st->closed) {
+        st->deferred = 0;
+        nghttp2_session_resume_data(st->s->ng, st->id);
+    }
+    px_h2_schedule_flush(st->s);
 }
 
 static const px_down_ops_t px_h2_down_ops = {
@@ -735,6 +954,8 @@ static const px_down_ops_t px_h2_down_ops = {
     .detach = px_h2_down_detach,
     .abort = px_h2_down_abort,
     .close = px_h2_down_close,
+    .tunnel = px_h2_down_tunnel,
+    .shutdown = px_h2_down_shutdown,
 };
 
 /* ---- the connection ------------------------------------------------------------------------ */
@@ -794,6 +1015,15 @@ void px_h2_readable(px_h2_session_t *s)
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             break;
         ssize_t n = nghttp2_session_mem_recv(s->ng, v.iov_base, v.iov_len);
+        if (n < 0 && s->flooded) {
+            s->in_recv = 0;
+            px_log_info("%s %s: HTTP/2: too many PING, SETTINGS, PRIORITY or empty DATA frames",
+                        c->lconf->name, c->peer_text);
+            evbuffer_drain(in, evbuffer_get_length(in));
+            nghttp2_session_terminate_session(s->ng, NGHTTP2_ENHANCE_YOUR_CALM);
+            px_h2_flush(s);
+            return;
+        }
         if (n < 0) {
             s->in_recv = 0;
             px_log_info("%s %s: HTTP/2: %s", c->lconf->name, c->peer_text,
@@ -834,6 +1064,14 @@ void px_h2_goaway(px_h2_session_t *s)
     px_h2_schedule_flush(s);
 }
 
+void px_h2_drain_tunnels(px_h2_session_t *s, uint64_t ms)
+{
+    for (px_h2_stream_t *st = s->streams; st != NULL; st = st->next) {
+        if (st->tunnel && st->txn != NULL)
+            px_tunnel_drain(st->txn, ms);
+    }
+}
+
 void px_h2_session_free(px_h2_session_t *s)
 {
     while (s->streams != NULL) {
@@ -849,12 +1087,27 @@ void px_h2_session_free(px_h2_session_t *s)
     free(s);
 }
 
+/* Does a route of listener l let WebSocket through (route `upgrade`)? */
+static int px_h2_websocket_routes(const px_conf_listener_t *l)
+{
+    for (size_t i = 0; i < l->nroutes; i++) {
+        const px_conf_route_t *r = &l->routes[i];
+        for (size_t j = 0; j < r->nupgrades; j++) {
+            if (strcasecmp(r->upgrades[j], "websocket") == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
 int px_h2_session_start(px_h1_conn_t *c)
 {
     px_h2_session_t *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return -1;
     s->c = c;
+    s->calm_tokens = PX_H2_CALM_BURST;
+    s->calm_at = px_time_ms();
     s->flush_ev = event_new(c->worker->base, -1, 0, px_h2_flush_cb, s);
     nghttp2_session_callbacks *cb;
     nghttp2_option *opt;
@@ -881,8 +1134,11 @@ int px_h2_session_start(px_h1_conn_t *c)
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, (uint32_t)h->max_concurrent_streams},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (uint32_t)h->initial_window_size},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)h->max_header_list_size},
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
     };
-    if (rc != 0 || nghttp2_submit_settings(s->ng, NGHTTP2_FLAG_NONE, iv, 3) != 0 ||
+    /* Extended CONNECT (RFC 8441) is offered where a route may let WebSocket through. */
+    size_t niv = px_h2_websocket_routes(c->lconf) ? 4 : 3;
+    if (rc != 0 || nghttp2_submit_settings(s->ng, NGHTTP2_FLAG_NONE, iv, niv) != 0 ||
         nghttp2_session_set_local_window_size(s->ng, NGHTTP2_FLAG_NONE, 0,
                                               (int32_t)h->connection_window_size) != 0) {
         if (s->ng != NULL)
@@ -893,7 +1149,9 @@ int px_h2_session_start(px_h1_conn_t *c)
     }
     c->h2 = s;
     evtimer_del(c->timer);
-    px_io_set_timeouts(c->io, 0, 0);
+    /* A client that reads nothing at all: the connection closes after send_timeout (each
+     * stream has its own besides, px_h2_stream_timer). */
+    px_io_set_timeouts(c->io, 0, c->lconf->send_timeout_ms);
     px_io_set_read_high(c->io, PX_H2_OUT_HIGH);
     px_io_read_enable(c->io);
     if (evbuffer_get_length(px_io_input(c->io)) > 0)

@@ -10,6 +10,7 @@
 #define PX_H2_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct px_h2_session_s px_h2_session_t;
 typedef struct px_h1_conn_s px_h1_conn_t;
@@ -33,5 +34,9 @@ void px_h2_timeout(px_h2_session_t *s); /* the connection's timer: idle (keepali
 /* Graceful shutdown (drain, reload): GOAWAY with the last stream id taken; the streams in
  * progress finish, then the connection closes. */
 void px_h2_goaway(px_h2_session_t *s);
+
+/* Drain, or the connection's generation was replaced: the session's WebSocket tunnels
+ * (extended CONNECT streams, px_tunnel.h) close within ms at the latest. */
+void px_h2_drain_tunnels(px_h2_session_t *s, uint64_t ms);
 
 #endif
