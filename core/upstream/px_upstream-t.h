@@ -23,6 +23,7 @@
 
 #include "px_conf-t.h"
 #include "px_http1-t.h"
+#include "px_up-t.h"
 #include "px_worker-t.h"
 
 typedef struct px_io_s px_io_t;
@@ -99,6 +100,7 @@ typedef struct px_uconn_s {
     px_uconn_state_t state;
     const px_uconn_ops_t *ops; /* while ACTIVE or CONNECTING */
     void *owner;               /* while ACTIVE or CONNECTING */
+    const px_up_ops_t *up;     /* attached to a proxied txn: its codec (px_up-t.h) */
     uint64_t requests;         /* requests sent on this connection */
     uint64_t sent_before;      /* px_io_sent() when the current request began: while it is
                                   unchanged, not one byte of the request has left pyxis */

@@ -23,6 +23,7 @@
 #include "px_time.h"
 #include "px_txn.h"
 #include "px_tls.h"
+#include "px_up_h1.h"
 #include "px_upstream.h"
 #include "px_worker.h"
 
@@ -560,6 +561,7 @@ px_status_t px_upstream_attach(px_txn_t *t, int fresh, int *status, const char *
     }
     px_uconn_t *uc = fresh ? NULL : px_upstream_take(p, &px_upstream_proxy_ops, t);
     if (uc != NULL) {
+        uc->up = &px_up_h1_ops;
         t->uconn = uc;
         return PX_OK;
     }
@@ -595,6 +597,7 @@ px_status_t px_upstream_attach(px_txn_t *t, int fresh, int *status, const char *
     }
     uc->counted = b->max_connections > 0;
     uc->pending = b->max_pending > 0;
+    uc->up = &px_up_h1_ops;
     t->uconn = uc;
     return PX_AGAIN;
 }
