@@ -8,8 +8,8 @@
 # path, authority, headers and trailers (lists of [name, value]) and body. Request fields steer
 # it: x-delay-ms (answer later; other streams go on meanwhile), x-cl: 1 (send content-length),
 # x-resp-trailers: name=value (send a trailers HEADERS frame). Paths: /reset (RST_STREAM
-# INTERNAL_ERROR once the head is in), /goaway-refuse (the first time in STATE_DIR: GOAWAY with
-# last-stream-id below this stream, then close), /goaway-fail (GOAWAY with last-stream-id = this
+# INTERNAL_ERROR once the head is in), /goaway-refuse... (the first time for that path in
+# STATE_DIR: GOAWAY with last-stream-id below this stream, then close), /goaway-fail (GOAWAY with last-stream-id = this
 # stream, then close without answering).
 # Notes: "conn N stream S METHOD PATH", "conn N streams K" when K streams are open at once (each
 # new maximum).
@@ -103,8 +103,9 @@ def main(argv):
                         note(notes, "conn %s stream %d reset" % (conn_id, sid))
                         conn.reset_stream(sid, 2)
                         reqs.pop(sid)
-                    elif path == "/goaway-refuse" and not os.path.exists(state + "/goaway"):
-                        open(state + "/goaway", "w").close()
+                    elif ("/goaway-refuse" in path and
+                          not os.path.exists(state + "/goaway" + path.replace("/", "_"))):
+                        open(state + "/goaway" + path.replace("/", "_"), "w").close()
                         note(notes, "conn %s stream %d goaway below it" % (conn_id, sid))
                         conn.close_connection(0, last_stream_id=sid - 2)
                         closing = True
