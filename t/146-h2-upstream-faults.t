@@ -12,12 +12,23 @@ use PxTest::H2;
 plan skip_all => 'python3-h2 is needed' unless PxTest::H2::python();
 
 my $be = PxTest::Backend->h2();
-my $px = PxTest::Pyxis->start(vars => { BE => $be->port }, yaml => <<'YAML');
+my $lua = write_files('co.lua' => <<'LUA');
+local M = {}
+function M.on_request(txn)
+  local res, err = pyxis.http.request{ upstream = "app", path = "/" }
+  return txn:respond(500, tostring(err) .. "\n")
+end
+return M
+LUA
+my $px = PxTest::Pyxis->start(vars => { BE => $be->port, LUA => $lua }, yaml => <<'YAML');
 workers: 1
 listeners:
   - name: front
     listen: 127.0.0.1:%%PORT_front%%
     routes:
+      - match: { path_prefix: /callout/ }
+        filters: [ { lua: "%%LUA%%/co.lua" } ]
+        upstream: app
       - match: { path_prefix: /retry/ }
         upstream: app
         retry: { attempts: 2, on: [reset] }
@@ -57,6 +68,11 @@ $r = http_req($port, method => 'POST', path => '/goaway-fail', body => 'x');
 is($r->{status}, 502, 'GOAWAY covering the stream, no answer: 502 (not retried)');
 $r = http_req($port, path => '/after');
 is($r->{status}, 200, 'the next request gets a new connection');
+
+# Call-outs speak HTTP/1.1 only: one to an HTTP/2 upstream fails with a clear error.
+$r = http_req($port, path => '/callout/x');
+like($r->{body}, qr/^call-out refused/, 'a call-out to an HTTP/2 upstream is refused');
+like($px->log, qr/the upstream speaks HTTP\/2: call-outs are HTTP\/1\.1 only/, '... saying why');
 
 # Config errors.
 my $head = <<'YAML';
