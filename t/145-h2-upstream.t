@@ -56,6 +56,23 @@ upstreams:
 YAML
 my $port = $px->port('front');
 sub echo_of { return decode_json($_[0]{body}) }
+
+# $n requests at once (GET $prefix$i, held $ms by the upstream); how many got 200.
+sub concurrent {
+    my ($n, $prefix, $ms) = @_;
+    my @pids;
+    for my $i (1 .. $n) {
+        my $pid = fork // die;
+        if (!$pid) {
+            my $x = http_req($port, path => "$prefix$i", headers => ['X-Delay-Ms' => $ms]);
+            POSIX::_exit($x->{status} == 200 ? 0 : 1);
+        }
+        push @pids, $pid;
+    }
+    my $ok = 0;
+    for (@pids) { waitpid $_, 0; $ok++ if $? == 0 }
+    return $ok;
+}
 sub hdr { my ($e, $n) = @_; return [map { $_->[1] } grep { $_->[0] eq $n } @{$e->{headers}}] }
 
 # HTTP/1.1 client -> HTTP/2 upstream.
@@ -102,51 +119,18 @@ ok($r->{end}, '... stream ended');
 
 # Multiplexing: 12 requests at once, each held 400 ms by the upstream, share one connection.
 my $c0 = $be->connections;
-my @pids;
-for my $i (1 .. 12) {
-    my $pid = fork // die;
-    if (!$pid) {
-        my $x = http_req($port, path => "/mux/$i", headers => ['X-Delay-Ms' => 400]);
-        POSIX::_exit($x->{status} == 200 ? 0 : 1);
-    }
-    push @pids, $pid;
-}
-my $ok = 0;
-for (@pids) { waitpid $_, 0; $ok++ if $? == 0 }
-is($ok, 12, 'multiplexing: 12 concurrent requests answered');
+is(concurrent(12, '/mux/', 400), 12, 'multiplexing: 12 concurrent requests answered');
 is($be->connections - $c0, 0, '... on the connection already open (no new one)');
 ok((grep { /^conn \d+ streams (\d+)$/ && $1 >= 6 } $be->notes),
     '... many streams at once on it');
 
 # max_concurrent_streams 2: 6 concurrent requests need 3 connections.
 $c0 = $be->connections;
-@pids = ();
-for my $i (1 .. 6) {
-    my $pid = fork // die;
-    if (!$pid) {
-        my $x = http_req($port, path => "/two/$i", headers => ['X-Delay-Ms' => 500]);
-        POSIX::_exit($x->{status} == 200 ? 0 : 1);
-    }
-    push @pids, $pid;
-}
-$ok = 0;
-for (@pids) { waitpid $_, 0; $ok++ if $? == 0 }
-is($ok, 6, 'max_concurrent_streams 2: 6 concurrent requests answered');
+is(concurrent(6, '/two/', 500), 6, 'max_concurrent_streams 2: 6 concurrent requests answered');
 is($be->connections - $c0, 3, '... over 3 new connections');
 
 # The server's SETTINGS_MAX_CONCURRENT_STREAMS (3) is the limit when it is lower.
-@pids = ();
-for my $i (1 .. 6) {
-    my $pid = fork // die;
-    if (!$pid) {
-        my $x = http_req($port, path => "/narrow/$i", headers => ['X-Delay-Ms' => 500]);
-        POSIX::_exit($x->{status} == 200 ? 0 : 1);
-    }
-    push @pids, $pid;
-}
-$ok = 0;
-for (@pids) { waitpid $_, 0; $ok++ if $? == 0 }
-is($ok, 6, 'server allows 3 streams: 6 concurrent requests answered');
+is(concurrent(6, '/narrow/', 500), 6, 'server allows 3 streams: 6 concurrent requests answered');
 ok(!(grep { /streams (\d+)$/ && $1 > 3 } $narrow->notes), '... never more than 3 at once');
 
 # TLS: http2 by ALPN; auto picks h2 when the server offers it.
