@@ -125,22 +125,22 @@ enum {
 
 /* retry: on a route, or an upstream's default for its routes. */
 typedef struct {
-    unsigned attempts;           /* tries in all, the first included; 1 = no retry */
-    unsigned on;                 /* PX_RETRY_* */
-    uint16_t *statuses;          /* listed status codes (PX_RETRY_STATUS) */
+    unsigned attempts;  /* tries in all, the first included; 1 = no retry */
+    unsigned on;        /* PX_RETRY_* */
+    uint16_t *statuses; /* listed status codes (PX_RETRY_STATUS) */
     size_t nstatuses;
-    uint64_t per_try_timeout_ms; /* attempt start -> response head; 0 = none */
-    uint64_t backoff_base_ms;    /* backoff.base, default 25ms */
-    uint64_t backoff_max_ms;     /* backoff.max, default 250ms */
-    unsigned budget_percent;     /* budget.percent of active requests, default 20 */
-    unsigned budget_min;         /* budget.min_concurrency, default 3 */
-    uint32_t methods;            /* 1 << px_method_id_t of methods that may be retried once
-                                    the upstream may have seen the request; default the
-                                    idempotent ones */
-    unsigned methods_any : 1;    /* methods: any (also unknown methods) */
+    uint64_t per_try_timeout_ms;  /* attempt start -> response head; 0 = none */
+    uint64_t backoff_base_ms;     /* backoff.base, default 25ms */
+    uint64_t backoff_max_ms;      /* backoff.max, default 250ms */
+    unsigned budget_percent;      /* budget.percent of active requests, default 20 */
+    unsigned budget_min;          /* budget.min_concurrency, default 3 */
+    uint32_t methods;             /* 1 << px_method_id_t of methods that may be retried once
+                                     the upstream may have seen the request; default the
+                                     idempotent ones */
+    unsigned methods_any : 1;     /* methods: any (also unknown methods) */
     unsigned attempts_header : 1; /* attempts_header: x-pyxis-attempts on responses */
-    unsigned configured : 1;     /* the key was written */
-    uint64_t buffer;             /* request body replay buffer, default 64k */
+    unsigned configured : 1;      /* the key was written */
+    uint64_t buffer;              /* request body replay buffer, default 64k */
 } px_conf_retry_t;
 
 struct px_conf_upstream_s;
@@ -300,13 +300,28 @@ typedef struct {
     uint64_t interval_ms;               /* file: interval between checks, default 1s */
 } px_conf_discovery_t;
 
+/* upstreams.NAME.protocol: what pyxis speaks to the upstream. */
+typedef enum {
+    PX_UPROTO_HTTP1 = 0, /* HTTP/1.1 (default) */
+    PX_UPROTO_HTTP2,     /* h2 over TLS, negotiated by ALPN (needs tls) */
+    PX_UPROTO_H2C,       /* cleartext HTTP/2 with prior knowledge */
+    PX_UPROTO_AUTO,      /* TLS offering h2 and http/1.1; HTTP/1.1 when the server picks it */
+} px_uproto_t;
+
+/* upstreams.NAME.http2: HTTP/2 client sessions (protocol http2, h2c, auto). */
+typedef struct {
+    uint64_t max_concurrent_streams; /* per connection, at most; default 100 */
+    uint64_t ping_interval_ms;       /* silence before a PING; default 30s */
+    uint64_t ping_timeout_ms;        /* unanswered PING: the connection is dead; default 10s */
+} px_conf_uhttp2_t;
+
 typedef struct px_conf_upstream_s {
     char *name;
     px_conf_endpoint_t *endpoints;
     size_t nendpoints;
     px_balance_t balance;
-    px_hash_on_t hash_on; /* balance hash: what is hashed */
-    char *hash_name;      /* hash_key header:NAME (lowercased) or cookie:NAME */
+    px_hash_on_t hash_on;               /* balance hash: what is hashed */
+    char *hash_name;                    /* hash_key header:NAME (lowercased) or cookie:NAME */
     px_conf_retry_t retry;              /* default for routes without retry */
     px_conf_outlier_t outlier;          /* outlier_detection */
     px_conf_breakers_t breakers;        /* circuit_breakers */
@@ -320,6 +335,8 @@ typedef struct px_conf_upstream_s {
     px_tls_upstream_t *tls;             /* tls (enabled): NULL = plain HTTP */
     px_conf_health_t health;            /* health_check */
     px_conf_discovery_t discovery;      /* discovery: kind PX_DISC_NONE when endpoints */
+    px_uproto_t protocol;               /* protocol, default http1 */
+    px_conf_uhttp2_t http2;             /* http2 */
 } px_conf_upstream_t;
 
 /* shared_dicts: NAME: SIZE. The dict itself is acquired once the whole config is valid, so a

@@ -7,9 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ssl.h>
+
 #include "px_conf.h"
 #include "px_conf_yaml.h"
 #include "px_http1.h"
+#include "px_tls-t.h"
 
 /* ---- retry ---------------------------------------------------------------------------------- */
 
@@ -488,6 +491,64 @@ static int px_conf_set_health(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const
     return 0;
 }
 
+static int px_conf_set_protocol(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
+{
+    static const char *const names[] = {"http1", "http2", "h2c", "auto"};
+    if (px_conf_scalar(cx, v, "a string") < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(v->str, names[i]) == 0) {
+            ((px_conf_upstream_t *)obj)->protocol = (px_uproto_t)i;
+            return 0;
+        }
+    }
+    return px_conf_err(cx, v, "unknown protocol %s (supported: http1, http2, h2c, auto)",
+                       px_conf_q(cx, v->str, v->len));
+}
+
+static const px_conf_key_t px_conf_uhttp2_keys[] = {
+    PX_KEY_UINT("max_concurrent_streams", px_conf_uhttp2_t, max_concurrent_streams, 1, 1000000),
+    PX_KEY_DURATION("ping_interval", px_conf_uhttp2_t, ping_interval_ms, 1),
+    PX_KEY_DURATION("ping_timeout", px_conf_uhttp2_t, ping_timeout_ms, 1),
+};
+
+static int px_conf_set_uhttp2(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
+{
+    return px_conf_walk(cx, v, px_conf_uhttp2_keys, PX_KEY_NELTS(px_conf_uhttp2_keys),
+                        &((px_conf_upstream_t *)obj)->http2, NULL);
+}
+
+/* What protocol asks of the other keys; ALPN on the upstream's TLS context. */
+static int px_conf_check_protocol(px_conf_ctx_t *cx, px_conf_upstream_t *u, px_ynode_t *un,
+                                  px_ynode_t *protocol, px_ynode_t *http2, px_ynode_t *health)
+{
+    px_uproto_t p = u->protocol;
+    if (p == PX_UPROTO_HTTP1) {
+        if (http2 != NULL)
+            return px_conf_err(cx, http2, "http2 applies to protocol http2, h2c or auto");
+        return 0;
+    }
+    if (p == PX_UPROTO_H2C && u->tls != NULL)
+        return px_conf_err(cx, protocol, "protocol h2c is cleartext: use http2 with tls");
+    if (p != PX_UPROTO_H2C && u->tls == NULL)
+        return px_conf_err(cx, protocol, "protocol %s needs tls (h2c is HTTP/2 without TLS)",
+                           p == PX_UPROTO_HTTP2 ? "http2" : "auto");
+    if (health != NULL && u->health.type == PX_HEALTH_HTTP)
+        return px_conf_err(cx, health,
+                           "HTTP health checks speak HTTP/1.1: use \"type: tcp\" on an HTTP/2 "
+                           "upstream");
+    if (u->tls != NULL) {
+        static const unsigned char h2[] = "\x02h2", both[] = "\x02h2\x08http/1.1";
+        int rc = p == PX_UPROTO_HTTP2
+                     ? SSL_CTX_set_alpn_protos(u->tls->ctx, h2, sizeof(h2) - 1)
+                     : SSL_CTX_set_alpn_protos(u->tls->ctx, both, sizeof(both) - 1);
+        if (rc != 0)
+            return px_conf_err(cx, protocol, "cannot set ALPN");
+    }
+    (void)un;
+    return 0;
+}
+
 static const px_conf_key_t px_conf_upstream_keys[] = {
     PX_KEY_FN("endpoints", px_conf_set_endpoints),
     PX_KEY_FN("balance", px_conf_set_balance),
@@ -502,6 +563,8 @@ static const px_conf_key_t px_conf_upstream_keys[] = {
     PX_KEY_FN("tls", px_conf_set_upstream_tls),
     PX_KEY_FN("health_check", px_conf_set_health),
     PX_KEY_FN("discovery", px_conf_set_discovery),
+    PX_KEY_FN("protocol", px_conf_set_protocol),
+    PX_KEY_FN("http2", px_conf_set_uhttp2),
 };
 
 int px_conf_set_upstreams(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
@@ -528,6 +591,9 @@ int px_conf_set_upstreams(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_
         u->read_timeout_ms = 60 * 1000;
         u->keepalive_max_idle = 32;
         u->keepalive_idle_timeout_ms = 60 * 1000;
+        u->http2.max_concurrent_streams = 100;
+        u->http2.ping_interval_ms = 30 * 1000;
+        u->http2.ping_timeout_ms = 10 * 1000;
         px_conf_retry_defaults(&u->retry);
         if (strspn(kn->str, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
                 kn->len ||
@@ -558,6 +624,11 @@ int px_conf_set_upstreams(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_
                 rc = px_conf_err(cx, discovery, "an upstream has endpoints or discovery, not both");
             else if (endpoints == NULL && discovery == NULL)
                 rc = px_conf_err(cx, un, "missing required key \"endpoints\" (or \"discovery\")");
+            else if (px_conf_check_protocol(
+                         cx, u, un, px_conf_seen(seen, px_conf_upstream_keys, nk, "protocol"),
+                         px_conf_seen(seen, px_conf_upstream_keys, nk, "http2"),
+                         px_conf_seen(seen, px_conf_upstream_keys, nk, "health_check")) < 0)
+                rc = -1;
         }
         px_conf_path_pop(cx, mark);
     }

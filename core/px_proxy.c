@@ -25,7 +25,6 @@
 #include "px_endpoint-t.h"
 #include "px_endpoint.h"
 #include "px_filter.h"
-#include "px_h1_write.h"
 #include "px_http1.h"
 #include "px_io.h"
 #include "px_log.h"
@@ -59,6 +58,24 @@ static void px_client_read(px_txn_t *t, int on)
 static void px_client_timeouts(px_txn_t *t, uint64_t read_ms, uint64_t write_ms)
 {
     t->down->ops->timeouts(t->down, read_ms, write_ms);
+}
+
+/* The upstream side of the exchange, through its codec (px_up-t.h). */
+static struct evbuffer *px_up_out(px_txn_t *t)
+{
+    return t->uconn->up->body_out(t->uconn);
+}
+static struct evbuffer *px_up_in(px_txn_t *t)
+{
+    return t->uconn->up->body_in(t->uconn);
+}
+static void px_up_read(px_txn_t *t, int on)
+{
+    t->uconn->up->read(t->uconn, on);
+}
+static void px_up_timeouts(px_txn_t *t, uint64_t read_ms, uint64_t write_ms)
+{
+    t->uconn->up->timeouts(t->uconn, read_ms, write_ms);
 }
 
 /* ---- request head ------------------------------------------------------------------------- */
@@ -274,7 +291,7 @@ int px_proxy_build_request_headers(px_txn_t *t)
     return 0;
 }
 
-/* Write the request head into the upstream connection's output buffer. */
+/* Queue the request head on the upstream (its codec may change t->req_out, px_up-t.h). */
 static int px_proxy_write_request_head(px_txn_t *t)
 {
     const px_h1_request_t *r = &t->req;
@@ -295,18 +312,7 @@ static int px_proxy_write_request_head(px_txn_t *t)
         target.data = built;
         target.len = n;
     }
-    char framing[48];
-    int flen = 0;
-    if (t->req_out == PX_BODY_LENGTH)
-        flen = snprintf(framing, sizeof(framing), "Content-Length: %llu\r\n",
-                        (unsigned long long)t->req_out_left);
-    else if (t->req_out == PX_BODY_CHUNKED)
-        flen = snprintf(framing, sizeof(framing), "Transfer-Encoding: chunked\r\n");
-    else if (t->upgrading)
-        flen = snprintf(framing, sizeof(framing), "Connection: upgrade\r\n");
-    const px_str_t line[] = {r->method, PX_STR(" "), target, PX_STR(" HTTP/1.1\r\n")};
-    if (px_h1_write_head(px_io_output(t->uconn->io), line, 4, &t->req_headers, framing,
-                         (size_t)flen) < 0)
+    if (t->uconn->up->send_head(t->uconn, t, target, &t->req_out) < 0)
         return -1;
     t->req_head_sent = 1;
     return 0;
@@ -500,7 +506,7 @@ void px_proxy_detach(px_txn_t *t, int reusable)
 {
     px_uconn_t *uc = t->uconn;
     t->uconn = NULL;
-    px_upstream_release(uc, reusable);
+    uc->up->release(uc, reusable);
 }
 
 static void px_proxy_body_buffered(pyxis_txn_t *txn, void *arg)
@@ -571,7 +577,7 @@ void px_proxy_txn_done(px_txn_t *t)
  * have seen any of it, whatever the method. */
 static int px_proxy_never_sent(const px_txn_t *t)
 {
-    return px_io_sent(t->uconn->io) == t->uconn->sent_before;
+    return t->uconn->up->never_sent(t->uconn);
 }
 
 /* Is it safe to send this request again on a new connection to the same endpoint? (The
@@ -644,15 +650,14 @@ static void px_proxy_send(px_txn_t *t)
             px_txn_fail(t, 500, "out of memory");
             return;
         }
-        px_io_t *ub = t->uconn->io;
         /* Referenced, not moved: a retry, or the reconnect of a request that never left a
          * pooled connection (px_proxy_stale_retryable), sends the same bytes again. */
         if (px_proxy_policy(t)->attempts > t->attempts || t->uconn->reused)
-            evbuffer_add_buffer_reference(px_io_output(ub), t->req_full);
+            evbuffer_add_buffer_reference(px_up_out(t), t->req_full);
         else
-            evbuffer_add_buffer(px_io_output(ub), t->req_full);
-        px_io_set_write_low(ub, PX_PROXY_LOW);
-        px_io_read_enable(ub);
+            evbuffer_add_buffer(px_up_out(t), t->req_full);
+        t->uconn->up->write_low(t->uconn, PX_PROXY_LOW);
+        px_up_read(t, 1);
         px_proxy_request_sent(t);
         return;
     }
@@ -680,14 +685,13 @@ static void px_proxy_send(px_txn_t *t)
     if (t->req_ahead != NULL) {
         /* The decoder goes on where the read ahead stopped; what it read is the first chunk
          * (px_proxy_start: never with body filters). */
-        t->req_body.out = r->body;
+        t->req_body.out = t->req_out;
         t->req_body.limit = t->listener->limits.max_body;
         px_proxy_body_trailers(t, &t->req_body, &t->req_trailers);
-        px_h1_body_encode(t->req_out, &t->req_out_left, t->req_ahead, px_io_output(t->uconn->io),
-                          0, NULL);
+        px_h1_body_encode(t->req_out, &t->req_out_left, t->req_ahead, px_up_out(t), 0, NULL);
     } else {
         px_h1_body_init(&t->req_body, r->body, r->content_length,
-                        filtered ? PX_BODY_CLOSE : r->body);
+                        filtered ? PX_BODY_CLOSE : t->req_out);
         t->req_body.limit = t->listener->limits.max_body;
         px_proxy_body_trailers(t, &t->req_body, &t->req_trailers);
     }
@@ -695,9 +699,8 @@ static void px_proxy_send(px_txn_t *t)
         t->down->ops->send_continue(t->down);
         t->continue_sent = 1;
     }
-    px_io_t *ub = t->uconn->io;
-    px_io_set_write_low(ub, PX_PROXY_LOW);
-    px_io_read_enable(ub);
+    t->uconn->up->write_low(t->uconn, PX_PROXY_LOW);
+    px_up_read(t, 1);
     px_proxy_pump_request(t);
 }
 
@@ -705,11 +708,12 @@ static void px_proxy_request_sent(px_txn_t *t)
 {
     t->req_state = PX_TXN_REQ_DONE;
     t->uconn->req_written = 1;
+    t->uconn->up->end(t->uconn, t);
     /* First-byte timeout: no response byte within this time after the request was sent. */
     if (t->resp_state == PX_TXN_RESP_NONE && !t->uconn->head_done) {
         uint64_t ms = t->route->first_byte_timeout_ms ? t->route->first_byte_timeout_ms
                                                       : t->upstream->first_byte_timeout_ms;
-        px_io_set_timeouts(t->uconn->io, ms, 0);
+        px_up_timeouts(t, ms, 0);
     }
     px_client_timeouts(t, 0, 0);
     px_client_read(t, 1); /* to notice EOF; pipelined bytes wait */
@@ -744,8 +748,8 @@ static int px_proxy_request_chunk(px_txn_t *t, int last)
     default: px_proxy_request_body_failed(t, 500, "filter failed"); return 0;
     }
     last = t->freq.body_last;
-    if (px_h1_body_encode(t->req_out, &t->req_out_left, t->req_chunk, px_io_output(t->uconn->io),
-                          last, &t->req_trailers) != PX_OK) {
+    if (px_h1_body_encode(t->req_out, &t->req_out_left, t->req_chunk, px_up_out(t), last,
+                          &t->req_trailers) != PX_OK) {
         px_proxy_request_body_failed(t, 500,
                                      "a filter changed the request body's length without "
                                      "body_will_change()");
@@ -768,7 +772,7 @@ static void px_proxy_pump_request_filtered(px_txn_t *t)
             t->uconn == NULL || t->uconn->req_written)
             return;
     }
-    struct evbuffer *up_out = px_io_output(t->uconn->io);
+    struct evbuffer *up_out = px_up_out(t);
     for (;;) {
         if (evbuffer_get_length(up_out) >= PX_PROXY_HIGH) {
             px_client_read(t, 0); /* writable() resumes */
@@ -806,7 +810,7 @@ static void px_proxy_pump_request(px_txn_t *t)
         px_proxy_pump_request_filtered(t);
         return;
     }
-    struct evbuffer *up_out = px_io_output(t->uconn->io);
+    struct evbuffer *up_out = px_up_out(t);
     px_h1_error_t err = {400, NULL, 0};
     px_status_t rc = px_h1_body_pump(&t->req_body, px_client_in(t), up_out, PX_PROXY_HIGH, &err);
     if (rc == PX_DECLINED) {
@@ -918,7 +922,6 @@ static int px_proxy_write_response_head(px_txn_t *t)
  * Returns 1, or -1 when the txn failed (and may be gone) or became a tunnel (px_tunnel.h). */
 static int px_proxy_response_go(px_txn_t *t)
 {
-    px_uconn_t *uc = t->uconn;
     if (t->switching) {
         px_tunnel_start(t); /* the exchange continues as a tunnel, or has failed */
         return -1;
@@ -929,7 +932,7 @@ static int px_proxy_response_go(px_txn_t *t)
         return -1;
     }
     t->resp_state = PX_TXN_RESP_BODY;
-    px_io_set_timeouts(uc->io, t->upstream->read_timeout_ms, 0);
+    px_up_timeouts(t, t->upstream->read_timeout_ms, 0);
     t->down->ops->write_low(t->down, PX_PROXY_LOW);
     px_client_timeouts(t, 0, t->listener->send_timeout_ms);
     return 1;
@@ -945,8 +948,8 @@ static int px_proxy_response_filters(px_txn_t *t)
     case PX_OK: break;
     case PX_AGAIN:
         /* Hold the upstream while the filter waits; the route timeout still runs. */
-        px_io_read_disable(t->uconn->io);
-        px_io_set_timeouts(t->uconn->io, 0, 0);
+        px_up_read(t, 0);
+        px_up_timeouts(t, 0, 0);
         return -1;
     case PX_DECLINED:
         /* A filter replaced the upstream's response with its own. */
@@ -973,39 +976,15 @@ static void px_proxy_response_filters_resumed(px_txn_t *t)
 static int px_proxy_read_response_head(px_txn_t *t)
 {
     px_uconn_t *uc = t->uconn;
-    struct evbuffer *in = px_io_input(uc->io);
     for (;;) {
-        size_t len = evbuffer_get_length(in);
-        if (len == 0)
-            return 0;
-        size_t max = (size_t)t->listener->limits.max_head;
-        size_t n = len < max ? len : max;
-        const char *buf = (const char *)evbuffer_pullup(in, (ssize_t)n);
-        size_t head = px_h1_find_head_end(buf, n, &uc->scanned);
-        if (head == PX_H1_HEAD_BARE_LF) {
-            uc->answered = 1; /* not retryable: the upstream did answer */
-            px_proxy_upstream_failed(t, 502, "invalid upstream response: bare LF in head");
-            return -1;
-        }
-        if (head == 0) {
-            if (n < max)
-                return 0;
-            px_proxy_upstream_failed(t, 502, "upstream response head too large");
-            return -1;
-        }
-        char *copy = px_pmemdup(t->pool, buf, head);
-        evbuffer_drain(in, head);
-        uc->scanned = 0;
         px_h1_response_t resp;
         px_h1_error_t err = {502, NULL, 0};
-        px_h1_limits_t lim = {max, (size_t)t->listener->limits.max_headers, 0};
-        if (copy == NULL ||
-            px_h1_parse_response(copy, head, &resp, t->worker->scratch, t->worker->scratch_cap,
-                                 &lim, &err) != PX_H1_DONE) {
+        switch (uc->up->read_head(uc, t, &resp, &err)) {
+        case PX_H1_DONE: break;
+        case PX_H1_AGAIN: return 0;
+        default:
             uc->answered = 1; /* not retryable: the upstream did answer */
-            px_proxy_upstream_failed(t, 502,
-                                     px_pcause(t->pool, "invalid upstream response",
-                                               err.reason ? err.reason : "unparsable head"));
+            px_proxy_upstream_failed(t, 502, err.reason ? err.reason : "invalid upstream response");
             return -1;
         }
         if (resp.status < 200 && resp.status != 101) {
@@ -1069,7 +1048,7 @@ static int px_proxy_response_chunk(px_txn_t *t, int last)
 {
     switch (px_filter_body(t, PX_FPHASE_RESP_BODY, last, px_proxy_pump_response_filtered)) {
     case PX_OK: break;
-    case PX_AGAIN: px_io_read_disable(t->uconn->io); return 0;
+    case PX_AGAIN: px_up_read(t, 0); return 0;
     default:
         px_proxy_detach(t, 0);
         px_txn_fail(t, 500, "filter failed");
@@ -1100,10 +1079,10 @@ static void px_proxy_pump_response_filtered(px_txn_t *t)
     if (t->fresp.phase == PX_FPHASE_RESP_BODY &&
         (t->fresp.paused || px_proxy_response_chunk(t, t->fresp.body_last) == 0))
         return;
-    struct evbuffer *in = px_io_input(uc->io);
+    struct evbuffer *in = px_up_in(t);
     for (;;) {
         if (evbuffer_get_length(px_client_out(t)) >= PX_PROXY_HIGH) {
-            px_io_read_disable(uc->io); /* px_proxy_client_writable() resumes */
+            px_up_read(t, 0); /* px_proxy_client_writable() resumes */
             return;
         }
         px_h1_error_t err = {502, NULL, 0};
@@ -1125,7 +1104,7 @@ static void px_proxy_pump_response_filtered(px_txn_t *t)
         }
         if (!last && evbuffer_get_length(t->resp_chunk) == 0) {
             if (!uc->eof)
-                px_io_read_enable(uc->io);
+                px_up_read(t, 1);
             return;
         }
         if (px_proxy_response_chunk(t, last) == 0)
@@ -1140,7 +1119,7 @@ static void px_proxy_pump_response(px_txn_t *t)
         px_proxy_pump_response_filtered(t);
         return;
     }
-    struct evbuffer *in = px_io_input(uc->io);
+    struct evbuffer *in = px_up_in(t);
     px_h1_error_t err = {502, NULL, 0};
     px_status_t rc = px_h1_body_pump(&t->resp_body, in, px_client_out(t), PX_PROXY_HIGH, &err);
     if (rc == PX_OK) {
@@ -1163,9 +1142,9 @@ static void px_proxy_pump_response(px_txn_t *t)
         return;
     }
     if (evbuffer_get_length(px_client_out(t)) >= PX_PROXY_HIGH)
-        px_io_read_disable(uc->io); /* px_proxy_client_writable() resumes */
+        px_up_read(t, 0); /* px_proxy_client_writable() resumes */
     else if (!uc->eof)
-        px_io_read_enable(uc->io);
+        px_up_read(t, 1);
 }
 
 void px_proxy_upstream_readable(px_txn_t *t)
@@ -1236,7 +1215,7 @@ void px_proxy_upstream_event(px_txn_t *t, short what)
     }
     if (what & PX_IO_EOF) {
         uc->eof = 1;
-        px_io_read_disable(uc->io);
+        px_up_read(t, 0);
         if (!uc->head_done) {
             /* Whatever partial head arrived, there is no complete response. */
             px_proxy_upstream_failed(t, 502, "upstream closed the connection before responding");
@@ -1248,9 +1227,7 @@ void px_proxy_upstream_event(px_txn_t *t, short what)
     }
     /* PX_IO_ERROR: reset or other socket error, or a TLS error (a TLS 1.3 server refuses a
      * client certificate after the client's handshake has ended). */
-    const char *cause = px_io_tls_error(uc->io);
-    if (cause == NULL)
-        cause = strerror(px_io_error(uc->io));
+    const char *cause = uc->up->cause(uc, t->pool);
     if (!uc->head_done) {
         px_proxy_upstream_failed(t, 502,
                                  px_pcause(t->pool, "upstream failed before responding", cause));

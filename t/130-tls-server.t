@@ -149,7 +149,7 @@ for my $case (@cases) {
     like($chk->{err}, $re, '... at the key, with the reason');
 }
 my @keys = (
-    ['alpn: [h2]', qr/:6:14: listeners\[0\]\.tls\.alpn\[0\]: HTTP\/2 \(h2\) is not supported yet/],
+    ['alpn: [h2]', qr/:6:14: listeners\[0\]\.tls\.alpn\[0\]: h2 is not written in alpn: a listener offers h2 with http2/],
     ['protocols: [TLSv1.1]', qr/:6:19: listeners\[0\]\.tls\.protocols\[0\]: TLSv1\.1 is not supported/],
     ['ciphers: NOPE', qr/:6:16: listeners\[0\]\.tls\.ciphers: OpenSSL refuses "NOPE": no cipher match/],
     ['verify_client: require', qr/:6:22: listeners\[0\]\.tls\.verify_client: verify_client needs client_ca/],

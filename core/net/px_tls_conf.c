@@ -297,7 +297,8 @@ static int px_tls_conf_set_protocols(px_conf_ctx_t *cx, px_ynode_t *v, void *obj
     return rc;
 }
 
-/* alpn: [http/1.1]. h2 is offered by the listener's http2 key (px_tls_alpn_cb). */
+/* alpn: [http/1.1]. h2 is offered by the listener's http2 key (px_tls_alpn_cb), asked of an
+ * upstream by its protocol key (px_conf_upstream.c). */
 static int px_tls_conf_set_alpn(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, const px_conf_key_t *k)
 {
     px_tls_common_t *c = (px_tls_common_t *)((char *)obj + k->off);
@@ -313,8 +314,9 @@ static int px_tls_conf_set_alpn(px_conf_ctx_t *cx, px_ynode_t *v, void *obj, con
             rc = -1;
         } else if (strcmp(p->str, "h2") == 0) {
             rc = px_conf_err(cx, p,
-                             "HTTP/2 (h2) is not supported yet in alpn (a listener offers h2 "
-                             "with http2: { enabled: true })");
+                             "h2 is not written in alpn: a listener offers h2 with http2: "
+                             "{ enabled: true }, an upstream asks for it with protocol: http2 "
+                             "or auto");
         } else if (strcmp(p->str, "http/1.1") != 0) {
             rc = px_conf_err(cx, p, "unknown protocol %s (supported: http/1.1)",
                              px_conf_q(cx, p->str, p->len));

@@ -328,6 +328,8 @@ static const char *px_callout_prepare(px_callout_t *c, px_wgen_t *wg, const pyxi
         }
         if (c->upstream == NULL)
             return "unknown upstream";
+        if (c->upstream->protocol != PX_UPROTO_HTTP1)
+            return "the upstream speaks HTTP/2: call-outs are HTTP/1.1 only";
         target = r->path.len > 0 ? (px_str_t){r->path.data, r->path.len} : PX_LIT("/");
         if (!px_callout_target_ok(target.data, target.len))
             return "invalid path (must start with \"/\"; no spaces, controls or \"#\")";

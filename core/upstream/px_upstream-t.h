@@ -23,6 +23,7 @@
 
 #include "px_conf-t.h"
 #include "px_http1-t.h"
+#include "px_up-t.h"
 #include "px_worker-t.h"
 
 typedef struct px_io_s px_io_t;
@@ -51,11 +52,14 @@ struct px_upool_s {
     uint64_t connect_timeout_ms;
     px_link_t idle; /* idle connections, most recently used first */
     unsigned nidle;
-    unsigned nconns;      /* connections of this pool in any state */
-    unsigned active;      /* requests of this worker whose current attempt uses it */
-    unsigned weight;      /* endpoint pools: the endpoint's weight in the host set */
-    long current_weight;  /* smooth weighted round robin state (endpoint pools) */
-    unsigned gone : 1;    /* its endpoint left the host set: freed with its last use */
+    unsigned nconns;     /* connections of this pool in any state */
+    unsigned active;     /* requests of this worker whose current attempt uses it */
+    unsigned weight;     /* endpoint pools: the endpoint's weight in the host set */
+    long current_weight; /* smooth weighted round robin state (endpoint pools) */
+    unsigned gone : 1;   /* its endpoint left the host set: freed with its last use */
+    px_link_t h2;        /* endpoint pools of HTTP/2 upstreams: the sessions
+                            (px_h2_client.h), each owning one of nconns */
+    unsigned nh2;
     px_link_t link;       /* URL pools: in wgen->url_pools */
     const char *tls_host; /* TLS pools (https:// call-outs, upstreams with tls): the name
                              its connections send as SNI and verify (no brackets); the
@@ -99,6 +103,7 @@ typedef struct px_uconn_s {
     px_uconn_state_t state;
     const px_uconn_ops_t *ops; /* while ACTIVE or CONNECTING */
     void *owner;               /* while ACTIVE or CONNECTING */
+    const px_up_ops_t *up;     /* attached to a proxied txn: its codec (px_up-t.h) */
     uint64_t requests;         /* requests sent on this connection */
     uint64_t sent_before;      /* px_io_sent() when the current request began: while it is
                                   unchanged, not one byte of the request has left pyxis */

@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 
 #include "px_endpoint.h"
+#include "px_h2_client.h"
 #include "px_hash.h"
 #include "px_io.h"
 #include "px_log.h"
@@ -23,6 +24,7 @@
 #include "px_time.h"
 #include "px_txn.h"
 #include "px_tls.h"
+#include "px_up_h1.h"
 #include "px_upstream.h"
 #include "px_worker.h"
 
@@ -72,6 +74,7 @@ static px_upool_t *px_upstream_pool_new(px_wup_t *u, px_wgen_t *wg, const px_hos
     p->tls_host = e->tls_host;
     px_link_init(&p->idle);
     px_link_init(&p->link);
+    px_link_init(&p->h2);
     return p;
 }
 
@@ -98,13 +101,17 @@ static void px_upstream_pool_put(px_upool_t *p)
 
 static void px_upstream_free(px_uconn_t *uc);
 
-/* p is no longer in its view's table: close its idle connections, free it with its last use. */
-static void px_upstream_pool_retire(px_upool_t *p)
+/* p is no longer in its view's table: close its idle connections, free it with its last use.
+ * now: HTTP/2 sessions without streams close at once too (else from the loop: a stream of
+ * theirs may be running, px_h2_client.h). */
+static void px_upstream_pool_retire(px_upool_t *p, int now)
 {
     p->gone = 1;
     p->nconns++; /* keep p while its idle connections go */
     while (p->nidle > 0)
         px_upstream_free((px_uconn_t *)p->idle.next);
+    if (p->nh2 > 0)
+        px_h2c_close_idle(p, now);
     p->nconns--;
     px_upstream_pool_put(p);
 }
@@ -153,7 +160,7 @@ static void px_upstream_refresh(px_wup_t *u)
         pools[i]->weight = hs->e[i].weight;
     for (size_t j = 0; j < nold; j++) {
         if (!kept[j])
-            px_upstream_pool_retire(u->pools[j]);
+            px_upstream_pool_retire(u->pools[j], 0);
     }
     free(kept);
     free(u->pools);
@@ -192,7 +199,7 @@ void px_upstream_views_free(px_wgen_t *wg)
     for (size_t i = 0; i < wg->gen->conf->nupstreams; i++) {
         px_wup_t *u = &wg->ups[i];
         for (size_t j = 0; u->hosts != NULL && j < u->hosts->n; j++)
-            px_upstream_pool_retire(u->pools[j]);
+            px_upstream_pool_retire(u->pools[j], 1);
         free(u->pools);
         px_hostset_release(u->hosts);
     }
@@ -355,6 +362,7 @@ px_upool_t *px_upstream_url_pool(px_wgen_t *wg, const char *key, const char *tls
     p->idle_timeout_ms = PX_UPSTREAM_URL_IDLE_TIMEOUT;
     p->connect_timeout_ms = 0; /* the call-out's own deadline bounds the connect */
     px_link_init(&p->idle);
+    px_link_init(&p->h2);
     px_link_push(&wg->url_pools, &p->link);
     return p;
 }
@@ -533,6 +541,50 @@ static int px_upstream_breaker_take(_Atomic uint64_t *c, uint64_t limit)
     return 0;
 }
 
+/* px_upstream_attach() on an HTTP/2 pool: a stream of a session with room (unless `fresh`: a
+ * stream the server refused goes to a new connection), else of a new connection; the
+ * connection counts in max_connections, a stream waiting for one in max_pending. */
+static px_status_t px_upstream_attach_h2(px_txn_t *t, px_upool_t *p, int fresh, int *status,
+                                         const char **cause)
+{
+    px_uprt_t *rt = p->wup->rt;
+    const px_conf_breakers_t *b = &t->upstream->breakers;
+    px_h2c_t *c = fresh ? NULL : px_h2c_find(p);
+    if (c == NULL) {
+        if (!px_upstream_breaker_take(&rt->conns, b->max_connections)) {
+            *status = 503;
+            *cause = "circuit breaker: max_connections";
+            t->overflow = "max_connections";
+            return PX_ERROR;
+        }
+        c = px_h2c_open(p, cause);
+        if (c == NULL) {
+            if (b->max_connections > 0)
+                atomic_fetch_sub_explicit(&rt->conns, 1, memory_order_relaxed);
+            return PX_ERROR;
+        }
+        if (b->max_connections > 0)
+            px_h2c_counted(c);
+    }
+    int ready = px_h2c_ready(c);
+    if (!ready && !px_upstream_breaker_take(&rt->pending, b->max_pending)) {
+        *status = 503;
+        *cause = "circuit breaker: max_pending";
+        t->overflow = "max_pending";
+        return PX_ERROR; /* a connection opened for nothing closes when idle */
+    }
+    px_uconn_t *uc = px_h2c_stream(c, t, !ready && b->max_pending > 0);
+    if (uc == NULL) {
+        if (!ready && b->max_pending > 0)
+            atomic_fetch_sub_explicit(&rt->pending, 1, memory_order_relaxed);
+        *status = 500;
+        *cause = "out of memory";
+        return PX_ERROR;
+    }
+    t->uconn = uc;
+    return ready ? PX_OK : PX_AGAIN;
+}
+
 px_status_t px_upstream_attach(px_txn_t *t, int fresh, int *status, const char **cause)
 {
     const px_conf_upstream_t *up = t->upstream;
@@ -558,8 +610,12 @@ px_status_t px_upstream_attach(px_txn_t *t, int fresh, int *status, const char *
             px_upstream_pool_drop(t->upool);
         t->upool = p;
     }
+    if (up->protocol == PX_UPROTO_HTTP2 || up->protocol == PX_UPROTO_H2C ||
+        (up->protocol == PX_UPROTO_AUTO && p->nh2 > 0))
+        return px_upstream_attach_h2(t, p, fresh, status, cause);
     px_uconn_t *uc = fresh ? NULL : px_upstream_take(p, &px_upstream_proxy_ops, t);
     if (uc != NULL) {
+        uc->up = &px_up_h1_ops;
         t->uconn = uc;
         return PX_OK;
     }
@@ -595,6 +651,7 @@ px_status_t px_upstream_attach(px_txn_t *t, int fresh, int *status, const char *
     }
     uc->counted = b->max_connections > 0;
     uc->pending = b->max_pending > 0;
+    uc->up = &px_up_h1_ops;
     t->uconn = uc;
     return PX_AGAIN;
 }
@@ -675,6 +732,11 @@ void px_upstream_close_idle(px_wgen_t *wg)
             px_upool_t *p = u->pools[j];
             while (p->nidle > 0)
                 px_upstream_free((px_uconn_t *)p->idle.next);
+            if (p->nh2 > 0) {
+                p->nconns++; /* keep p (a retired endpoint's) while its sessions go */
+                px_h2c_close_idle(p, 1);
+                p->nconns--;
+            }
         }
     }
     /* A URL pool is freed with its last connection: step to the next one first. */
@@ -715,6 +777,10 @@ static void px_upstream_eventcb(px_io_t *io, short what, void *arg)
         px_upstream_unpend(uc);
         uc->state = PX_UCONN_ACTIVE;
         px_io_set_timeouts(io, 0, 0);
+        /* protocol auto: a server that chose h2 gets a session, the request its first stream */
+        if (uc->up == &px_up_h1_ops && uc->pool->upstream->protocol == PX_UPROTO_AUTO &&
+            px_h2c_alpn_h2(io) && px_h2c_adopt(uc) == 0)
+            return;
     }
     uc->ops->event(uc->owner, what);
 }

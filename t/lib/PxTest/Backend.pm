@@ -304,6 +304,26 @@ sub tls {
     }, %o);
 }
 
+=head2 h2(max_streams => N, cert => ..., key => ...)
+
+An HTTP/2 backend (t/lib/h2-server.py, python3-h2; one process per connection): h2c, or TLS
+offering h2 by ALPN with C<cert> and C<key>. It answers with JSON describing the request (see
+the script for the fields and paths that steer it) and notes each stream; C<max_streams> is
+its SETTINGS_MAX_CONCURRENT_STREAMS (default 100).
+
+=cut
+sub h2 {
+    my ($class, %o) = @_;
+    my $tool = File::Spec->rel2abs(File::Basename::dirname(__FILE__) . '/../h2-server.py');
+    return $class->start(sub {
+        my ($c) = @_;
+        open STDIN, '<&', $c->{sock} or die "dup: $!";
+        exec '/usr/bin/python3', $tool, $c->id, "$c->{dir}/notes", $c->{dir},
+            $o{max_streams} // 100, $o{cert} ? ($o{cert}, $o{key}) : ();
+        die "exec python3: $!";
+    }, %o);
+}
+
 my $certs;
 my %issued;
 my $openssl = sub {
