@@ -10,6 +10,7 @@ use warnings;
 use Test::More;
 use MIME::Base64 qw(encode_base64 decode_base64);
 use PxTest;
+use PxTest::GRPC;
 
 sub frame { my ($flag, $msg) = @_; return pack('C N', $flag, length $msg) . $msg }
 # Decode base64 that may hold padding inside (each piece padded on its own).
@@ -147,4 +148,63 @@ YAML
 }
 
 is($px->stop, 0, 'pyxis exits cleanly');
+
+# A real gRPC server (python3-grpcio, HTTP/2 only) behind pyxis, reached by gRPC-Web clients
+# over HTTP/1.1: what browsers do through a grpc-web proxy.
+SKIP: {
+    skip 'python3-grpcio is needed for the real server', 11 unless PxTest::GRPC::python();
+    my $gport = PxTest::GRPC::server();
+    my $gx = PxTest::Pyxis->start(vars => { G => $gport }, yaml => <<'YAML');
+workers: 1
+listeners:
+  - name: front
+    listen: 127.0.0.1:%%PORT_front%%
+    routes:
+      - filters: [ grpc_web ]
+        upstream: greeter
+upstreams:
+  greeter: { endpoints: [ "127.0.0.1:%%G%%" ], protocol: h2c }
+YAML
+    my $gp = $gx->port('front');
+    my $web = sub {
+        my ($method, $ct, $body, @h) = @_;
+        return http_req($gp, method => 'POST', path => "/test.Echo/$method",
+            headers => ['Content-Type' => $ct, 'X-Grpc-Web' => '1', @h], body => $body);
+    };
+    # Each frame of a gRPC-Web body: [flag, payload].
+    my $frames = sub {
+        my ($b, @f) = ($_[0]);
+        while (length $b >= 5) {
+            my ($flag, $len) = unpack('C N', $b);
+            push @f, [$flag, substr($b, 5, $len)];
+            $b = substr($b, 5 + $len);
+        }
+        return @f;
+    };
+
+    $r = $web->('Unary', 'application/grpc-web+proto', frame(0, 'hi'), 'X-Echo' => 'meta');
+    is($r->{status}, 200, 'real gRPC server, HTTP/1.1 gRPC-Web client: unary call answered');
+    is($r->{h}{'content-type'}, 'application/grpc-web',
+        '... as application/grpc-web (the server answers application/grpc)');
+    is($r->{h}{'x-echo'}, 'meta', '... request metadata in, response metadata out');
+    my @f = $frames->($r->{body});
+    is_deeply($f[0], [0, 'echo:hi'], '... the reply message');
+    like($f[1][1] // '', qr/^grpc-status: 0\r\n/m, '... then the trailers frame with grpc-status 0');
+    like($f[1][1] // '', qr/^x-trailer: done\r\n/m, '... and the trailing metadata');
+
+    @f = $frames->($web->('ServerStream', 'application/grpc-web', frame(0, 'x'))->{body});
+    is_deeply([map { $_->[1] } @f[0 .. 2]], ['0:x', '1:x', '2:x'],
+        'server streaming: the three messages');
+    is($f[3][0], 0x80, '... then the trailers frame');
+
+    $r = $web->('NotFound', 'application/grpc-web-text',
+        encode_base64(frame(0, 'q'), ''));
+    is($r->{h}{'content-type'}, 'application/grpc-web-text', 'text mode against the real server');
+    @f = $frames->(unb64($r->{body}));
+    my ($tr) = grep { $_->[0] == 0x80 } @f;
+    $tr //= [0, join '', map { "$_: $r->{h}{$_}\r\n" } grep { /^grpc-/ } keys %{$r->{h}}];
+    like($tr->[1], qr/grpc-status: 5\r\n/, '... its error status (NOT_FOUND) reaches the client');
+    like($tr->[1], qr/grpc-message: no such thing\r\n/, '... with its message');
+    $gx->stop;
+}
 done_testing;

@@ -5,38 +5,14 @@
 use strict;
 use warnings;
 use Test::More;
-use File::Basename qw(dirname);
 use PxTest;
+use PxTest::GRPC;
 use PxTest::H2;
 
-my $py = (grep { system("$_ -c 'import grpc, h2' 2>/dev/null") == 0 } '/usr/bin/python3')[0];
-plan skip_all => 'python3-grpcio and python3-h2 are needed' unless $py;
-my $lib = dirname($INC{'PxTest/H2.pm'}) . '/..';
+plan skip_all => 'python3-grpcio and python3-h2 are needed' unless PxTest::GRPC::python();
 my $certs = PxTest::Backend->tls_certs;
-
-# A gRPC server process (h2c, or TLS with @tls); returns its port.
-my @servers;
-sub grpc_server {
-    my (@tls) = @_;
-    my $pf = PxTest::subdir('grpc') . '/port';
-    my $pid = fork // die;
-    if (!$pid) {
-        exec $py, "$lib/grpc-server.py", $pf, @tls;
-        die "exec: $!";
-    }
-    push @servers, $pid;
-    wait_until(sub { -s $pf }) or die 'grpc-server.py did not start';
-    open my $f, '<', $pf or die;
-    return scalar <$f>;
-}
-END { kill 'KILL', @servers if @servers }
-
-sub call {
-    my ($kind, $port, $method, @opt) = @_;
-    my $r = PxTest::run_cmd([$py, "$lib/grpc-tool.py", $kind, "127.0.0.1:$port", $method, @opt],
-        timeout => 30);
-    return $r->{out};
-}
+sub grpc_server { return PxTest::GRPC::server(@_) }
+sub call { return PxTest::GRPC::call(@_) }
 
 my $plain = grpc_server();
 my $secure = grpc_server($certs->{cert}, $certs->{key});

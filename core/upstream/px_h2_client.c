@@ -41,6 +41,7 @@
 #include <openssl/ssl.h>
 
 #include "px_endpoint-t.h"
+#include "px_grpc.h"
 #include "px_h2_client.h"
 #include "px_http1.h"
 #include "px_io.h"
@@ -479,10 +480,14 @@ static void px_h2_lower(px_pool_t *pool, nghttp2_nv *nv, px_str_t name, px_str_t
                        NGHTTP2_NV_FLAG_NONE};
 }
 
-/* Can the client take trailers? It said so (TE: trailers), or speaks HTTP/2, or is gRPC. */
+/* Can the client take trailers? It said so (TE: trailers), or speaks HTTP/2, or is gRPC; or
+ * a filter made the request gRPC (grpc_web: it moves the trailers into the body itself). */
 static int px_h2s_client_trailers(const px_txn_t *t)
 {
     if (t->grpc || t->req.version == 20)
+        return 1;
+    long ct = px_headers_find(&t->req_headers, "content-type", 12, 0);
+    if (ct >= 0 && px_grpc_content_type(t->req_headers.items[ct].value))
         return 1;
     for (size_t i = 0; i < t->req.nheaders; i++) {
         const px_header_t *h = &t->req.headers[i];
