@@ -39,6 +39,8 @@
 
 #define PX_IO_READ_MIN (16 * 1024)
 #define PX_IO_READ_MAX (64 * 1024)
+/* The most plaintext one TLS record carries (RFC 8446 section 5.1). */
+#define PX_IO_TLS_RECORD (16 * 1024)
 
 /* What an SSL call waits for before it is tried again. */
 enum { PX_IO_TLS_GO = 0, PX_IO_TLS_WANT_READ, PX_IO_TLS_WANT_WRITE };
@@ -518,6 +520,9 @@ static int px_io_tls_start(px_io_t *io, SSL *ssl, int server)
     else
         SSL_set_connect_state(ssl);
     SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Read what the socket has in one read(), not a record's 5-byte header and then its body
+     * in two. */
+    SSL_set_read_ahead(ssl, 1);
     tls->ssl = ssl;
     tls->handshaking = 1;
     io->tls = tls;
@@ -659,6 +664,18 @@ static void px_io_tls_do_write(px_io_t *io)
         struct evbuffer_iovec v;
         if (evbuffer_peek(io->out, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
             break;
+        /* Small segments (a response head, then its small body) are joined up to one record's
+         * worth first: one record and one write() rather than one per segment. The joined
+         * segment only grows, as a retry needs. */
+        size_t total = evbuffer_get_length(io->out);
+        if (v.iov_len < PX_IO_TLS_RECORD && total > v.iov_len) {
+            size_t join = total < PX_IO_TLS_RECORD ? total : PX_IO_TLS_RECORD;
+            unsigned char *p = evbuffer_pullup(io->out, (ev_ssize_t)join);
+            if (p != NULL) {
+                v.iov_base = p;
+                v.iov_len = join;
+            }
+        }
         int len = v.iov_len > INT32_MAX ? INT32_MAX : (int)v.iov_len;
         ERR_clear_error();
         int n = SSL_write(tls->ssl, v.iov_base, len);
