@@ -22,7 +22,6 @@
  * activate the stream's event; txn calls happen from that event (px_h2_stream_run). Frames
  * go out from the session's flush event, so a txn op may be called from anywhere.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +32,7 @@
 
 #include "px_h1_server.h"
 #include "px_h2_server.h"
+#include "px_h2_util.h"
 #include "px_http1.h"
 #include "px_io.h"
 #include "px_log.h"
@@ -261,14 +261,6 @@ static px_h2_stream_t *px_h2_stream_new(px_h2_session_t *s, int32_t id)
 }
 
 /* ---- request head -------------------------------------------------------------------------- */
-
-static px_str_t px_h2_dup(px_pool_t *pool, const uint8_t *p, size_t len)
-{
-    px_str_t r = {px_pmemdup(pool, p, len ? len : 1), len};
-    if (r.data == NULL)
-        r.len = 0;
-    return r;
-}
 
 /* A request trailer field. Kept in HTTP/1.1 form for a body presented chunked (the chunked
  * decoder checks and parses them as it does an HTTP/1.1 client's); a body with content-length
@@ -711,25 +703,6 @@ static ssize_t px_h2_read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, si
 
 /* ---- the downstream ops -------------------------------------------------------------------- */
 
-static int px_h2_connection_specific(px_str_t n)
-{
-    return PX_H1_TOKEN_EQ(n, "connection") || PX_H1_TOKEN_EQ(n, "keep-alive") ||
-           PX_H1_TOKEN_EQ(n, "proxy-connection") || PX_H1_TOKEN_EQ(n, "transfer-encoding") ||
-           PX_H1_TOKEN_EQ(n, "upgrade") || PX_H1_TOKEN_EQ(n, "te");
-}
-
-static int px_h2_nv(px_pool_t *pool, nghttp2_nv *nv, px_str_t name, px_str_t value)
-{
-    char *lower = px_pnalloc(pool, name.len ? name.len : 1);
-    if (lower == NULL)
-        return -1;
-    for (size_t i = 0; i < name.len; i++)
-        lower[i] = (char)tolower((unsigned char)name.data[i]);
-    *nv = (nghttp2_nv){(uint8_t *)lower, (uint8_t *)value.data, name.len, value.len,
-                       NGHTTP2_NV_FLAG_NONE};
-    return 0;
-}
-
 static int px_h2_down_start_response(px_down_t *d, px_txn_t *t, px_str_t reason,
                                      const px_header_t *extra, size_t nextra, px_body_kind_t body,
                                      uint64_t length, px_body_kind_t *out)
@@ -830,29 +803,14 @@ static void px_h2_down_write_low(px_down_t *d, size_t low)
     ((px_h2_stream_t *)d)->write_low = low;
 }
 
-/* Keep the txn's response trailers for the end of the data (the txn pool goes first): one
- * malloc holding the nv array and the lowercased names and values. -1 when out of memory. */
+/* Keep the txn's response trailers for the end of the data (the txn pool goes first). -1 when
+ * out of memory. */
 static int px_h2_keep_trailers(px_h2_stream_t *st, const px_headers_t *tr)
 {
-    size_t bytes = tr->n * sizeof(nghttp2_nv);
-    for (size_t i = 0; i < tr->n; i++)
-        bytes += tr->items[i].name.len + tr->items[i].value.len;
-    nghttp2_nv *nv = malloc(bytes ? bytes : 1);
+    size_t n;
+    nghttp2_nv *nv = px_h2_trailers_nv(tr, &n);
     if (nv == NULL)
         return -1;
-    uint8_t *p = (uint8_t *)(nv + tr->n);
-    size_t n = 0;
-    for (size_t i = 0; i < tr->n; i++) {
-        const px_header_t *h = &tr->items[i];
-        if (px_h2_connection_specific(h->name))
-            continue;
-        nv[n] = (nghttp2_nv){p, p + h->name.len, h->name.len, h->value.len, NGHTTP2_NV_FLAG_NONE};
-        for (size_t k = 0; k < h->name.len; k++)
-            p[k] = (uint8_t)tolower((unsigned char)h->name.data[k]);
-        memcpy(p + h->name.len, h->value.data, h->value.len);
-        p += h->name.len + h->value.len;
-        n++;
-    }
     free(st->resp_tr);
     st->resp_tr = nv;
     st->nresp_tr = n;

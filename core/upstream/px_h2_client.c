@@ -43,6 +43,7 @@
 #include "px_endpoint-t.h"
 #include "px_grpc.h"
 #include "px_h2_client.h"
+#include "px_h2_util.h"
 #include "px_http1.h"
 #include "px_io.h"
 #include "px_log.h"
@@ -240,14 +241,6 @@ px_uconn_t *px_h2c_stream(px_h2c_t *c, px_txn_t *t, int pending)
 
 /* ---- the response -------------------------------------------------------------------------- */
 
-static px_str_t px_h2s_dup(px_pool_t *pool, const uint8_t *p, size_t len)
-{
-    px_str_t r = {px_pmemdup(pool, p, len ? len : 1), len};
-    if (r.data == NULL)
-        r.len = 0;
-    return r;
-}
-
 static void px_h2s_touch(px_h2s_t *st)
 {
     if (st->read_ms > 0) {
@@ -275,7 +268,7 @@ static int px_h2c_on_header(nghttp2_session *ng, const nghttp2_frame *frame, con
         /* trailers */
         if (px_h1_trailer_dropped(n))
             return 0;
-        px_str_t nd = px_h2s_dup(t->pool, name, namelen), vd = px_h2s_dup(t->pool, value, valuelen);
+        px_str_t nd = px_h2_dup(t->pool, name, namelen), vd = px_h2_dup(t->pool, value, valuelen);
         if (nd.data == NULL || vd.data == NULL ||
             px_headers_add(&t->resp_trailers, t->pool, nd, vd) < 0)
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -293,7 +286,7 @@ static int px_h2c_on_header(nghttp2_session *ng, const nghttp2_frame *frame, con
         st->content_length = v;
         st->has_cl = 1;
     }
-    px_str_t nd = px_h2s_dup(t->pool, name, namelen), vd = px_h2s_dup(t->pool, value, valuelen);
+    px_str_t nd = px_h2_dup(t->pool, name, namelen), vd = px_h2_dup(t->pool, value, valuelen);
     if (nd.data == NULL || vd.data == NULL || px_headers_add(&st->hs, t->pool, nd, vd) < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     return 0;
@@ -457,29 +450,6 @@ static void px_h2s_timeout(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the seam ------------------------------------------------------------------------------ */
 
-static int px_h2_connection_specific(px_str_t n)
-{
-    return PX_H1_TOKEN_EQ(n, "connection") || PX_H1_TOKEN_EQ(n, "keep-alive") ||
-           PX_H1_TOKEN_EQ(n, "proxy-connection") || PX_H1_TOKEN_EQ(n, "transfer-encoding") ||
-           PX_H1_TOKEN_EQ(n, "upgrade") || PX_H1_TOKEN_EQ(n, "te") ||
-           PX_H1_TOKEN_EQ(n, "http2-settings") || PX_H1_TOKEN_EQ(n, "host");
-}
-
-static void px_h2_lower(px_pool_t *pool, nghttp2_nv *nv, px_str_t name, px_str_t value)
-{
-    char *lower = px_pnalloc(pool, name.len ? name.len : 1);
-    if (lower == NULL) {
-        nv->name = NULL;
-        return;
-    }
-    for (size_t i = 0; i < name.len; i++) {
-        char ch = name.data[i];
-        lower[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
-    }
-    *nv = (nghttp2_nv){(uint8_t *)lower, (uint8_t *)value.data, name.len, value.len,
-                       NGHTTP2_NV_FLAG_NONE};
-}
-
 /* Can the client take trailers? It said so (TE: trailers), or speaks HTTP/2, or is gRPC; or
  * a filter made the request gRPC (grpc_web: it moves the trailers into the body itself). */
 static int px_h2s_client_trailers(const px_txn_t *t)
@@ -553,8 +523,7 @@ static int px_h2s_send_head(px_uconn_t *uc, px_txn_t *t, px_str_t target, px_bod
         const px_header_t *h = &t->req_headers.items[i];
         if (px_h2_connection_specific(h->name))
             continue;
-        px_h2_lower(t->pool, &nva[n], h->name, h->value);
-        if (nva[n++].name == NULL)
+        if (px_h2_nv(t->pool, &nva[n++], h->name, h->value) < 0)
             return -1;
     }
     if (px_h2s_client_trailers(t))
@@ -592,31 +561,13 @@ static struct evbuffer *px_h2s_body_out(px_uconn_t *uc)
     return ((px_h2s_t *)uc)->out;
 }
 
-/* Keep the request's trailers for the end of the data (the txn pool may go first): one malloc
- * holding the nv array and the lowercased names and values. */
+/* Keep the request's trailers for the end of the data (the txn pool may go first). */
 static void px_h2s_keep_trailers(px_h2s_t *st, const px_headers_t *tr)
 {
-    size_t bytes = tr->n * sizeof(nghttp2_nv);
-    for (size_t i = 0; i < tr->n; i++)
-        bytes += tr->items[i].name.len + tr->items[i].value.len;
-    nghttp2_nv *nv = malloc(bytes ? bytes : 1);
+    size_t n;
+    nghttp2_nv *nv = px_h2_trailers_nv(tr, &n);
     if (nv == NULL)
         return; /* dropped: the body still ends */
-    uint8_t *p = (uint8_t *)(nv + tr->n);
-    size_t n = 0;
-    for (size_t i = 0; i < tr->n; i++) {
-        const px_header_t *h = &tr->items[i];
-        if (px_h2_connection_specific(h->name))
-            continue;
-        nv[n] = (nghttp2_nv){p, p + h->name.len, h->name.len, h->value.len, NGHTTP2_NV_FLAG_NONE};
-        for (size_t k = 0; k < h->name.len; k++) {
-            char ch = h->name.data[k];
-            p[k] = (uint8_t)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
-        }
-        memcpy(p + h->name.len, h->value.data, h->value.len);
-        p += h->name.len + h->value.len;
-        n++;
-    }
     free(st->req_tr);
     st->req_tr = nv;
     st->nreq_tr = n;
