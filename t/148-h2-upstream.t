@@ -1,5 +1,5 @@
-# 148-h2-upstream: HTTP/2 to upstreams (protocol h2c, http2, auto). Requests from HTTP/1.1 and
-# HTTP/2 clients become HTTP/2 requests (Host as :authority, connection fields dropped),
+# 148-h2-upstream: HTTP/2 to upstreams (protocol h2c, http2, auto; auto falls back to HTTP/1.1
+# when the server offers no h2). Requests from HTTP/1.1 and HTTP/2 clients become HTTP/2 requests (Host as :authority, connection fields dropped),
 # trailers travel both ways, many requests share few connections within the stream limit.
 use strict;
 use warnings;
@@ -18,10 +18,11 @@ my $narrow = PxTest::Backend->h2(max_streams => 3);  # its SETTINGS allow 3 stre
 my $certs = PxTest::Backend->tls_certs;
 my $tls = PxTest::Backend->h2(cert => $certs->{cert}, key => $certs->{key});
 my $h1 = PxTest::Backend->echo(name => 'h1');
+my $h1tls = PxTest::Backend->tls(cert => $certs->{cert}, key => $certs->{key});  # no ALPN
 
 my $px = PxTest::Pyxis->start(
     vars => { BE => $be->port, NARROW => $narrow->port, TLS => $tls->port, H1 => $h1->port,
-    CA => $certs->{ca} }, yaml => <<'YAML');
+    H1TLS => $h1tls->port, CA => $certs->{ca} }, yaml => <<'YAML');
 workers: 1
 listeners:
   - name: front
@@ -36,6 +37,8 @@ listeners:
         upstream: tls
       - match: { path_prefix: /auto/ }
         upstream: auto
+      - match: { path_prefix: /auto1/ }
+        upstream: auto1
       - match: { path_prefix: / }
         upstream: app
 upstreams:
@@ -53,6 +56,10 @@ upstreams:
     protocol: auto
     tls: { ca: "%%CA%%", server_name: localhost }
     endpoints: [ "127.0.0.1:%%TLS%%" ]
+  auto1:
+    protocol: auto
+    tls: { ca: "%%CA%%", server_name: localhost }
+    endpoints: [ "127.0.0.1:%%H1TLS%%" ]
 YAML
 my $port = $px->port('front');
 sub echo_of { return decode_json($_[0]{body}) }
@@ -142,5 +149,8 @@ is($r->{status}, 200, 'protocol auto, server offers h2: 200');
 is(echo_of($r)->{path}, '/auto/x', '... over HTTP/2 (the h2 server answered)');
 $r = http_req($port, path => '/auto/y');
 is(echo_of($r)->{path}, '/auto/y', '... and again on the same session');
+$r = http_req($port, path => '/auto1/x');
+is($r->{status}, 200, 'protocol auto, server without ALPN h2: 200');
+ok($h1tls->wait_note(qr{^got GET /auto1/x }), '... over HTTP/1.1 (the HTTP/1.1 TLS server answered)');
 
 done_testing;
