@@ -1,6 +1,7 @@
 # 148-h2-upstream: HTTP/2 to upstreams (protocol h2c, http2, auto; auto falls back to HTTP/1.1
-# when the server offers no h2). Requests from HTTP/1.1 and HTTP/2 clients become HTTP/2 requests (Host as :authority, connection fields dropped),
-# trailers travel both ways, many requests share few connections within the stream limit.
+# when the server offers no h2). Requests from HTTP/1.1 and HTTP/2 clients become HTTP/2
+# requests (Host as :authority, connection fields dropped), trailers travel both ways, many
+# requests share few connections within the stream limit.
 use strict;
 use warnings;
 use Test::More;
