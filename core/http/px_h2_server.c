@@ -81,10 +81,8 @@ struct px_h2_stream_s {
     struct evbuffer *in;
     struct evbuffer *out;
     size_t write_low;
-    uint64_t data_recv;     /* DATA payload bytes received */
-    uint64_t data_consumed; /* of them, acknowledged (WINDOW_UPDATE) */
-    uint64_t in_added;      /* bytes appended to `in`, framing included */
-    uint64_t in_drained;    /* bytes the txn took out of `in` */
+    px_h2_flow_t flow;   /* the request body's acknowledgements */
+    uint64_t in_added;   /* bytes appended to `in`, framing included */
     /* request head being received */
     px_header_t *hs;
     size_t nhs, caphs, head_bytes;
@@ -156,11 +154,9 @@ static void px_h2_in_cb(struct evbuffer *buf, const struct evbuffer_cb_info *inf
     px_h2_stream_t *st = arg;
     if (info->n_deleted == 0)
         return;
-    st->in_drained += info->n_deleted;
-    uint64_t upto = st->in_drained < st->data_recv ? st->in_drained : st->data_recv;
-    if (upto > st->data_consumed && !st->closed) {
-        nghttp2_session_consume(st->s->ng, st->id, (size_t)(upto - st->data_consumed));
-        st->data_consumed = upto;
+    size_t ack = px_h2_flow_taken(&st->flow, info->n_deleted);
+    if (ack > 0 && !st->closed) {
+        nghttp2_session_consume(st->s->ng, st->id, ack);
         px_h2_schedule_flush(st->s);
     }
 }
@@ -549,7 +545,7 @@ static int px_h2_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const u
         nghttp2_session_consume(ng, id, len);
         return 0;
     }
-    st->data_recv += len;
+    st->flow.recv += len;
     st->last_in = px_time_ms();
     if (st->chunked) {
         char line[24];
@@ -578,9 +574,9 @@ static int px_h2_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error
     st->reset_by_peer = error_code != NGHTTP2_NO_ERROR;
     /* What the stream received and nobody acknowledged still counts against the connection
      * window. */
-    if (st->data_recv > st->data_consumed)
-        nghttp2_session_consume_connection(ng, (size_t)(st->data_recv - st->data_consumed));
-    st->data_consumed = st->data_recv;
+    size_t left = px_h2_flow_closed(&st->flow);
+    if (left > 0)
+        nghttp2_session_consume_connection(ng, left);
     if (st->txn != NULL)
         px_h2_kick(st); /* the txn learns the client is gone */
     else

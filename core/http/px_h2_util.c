@@ -13,6 +13,24 @@ static uint8_t px_h2_lower(char c)
     return (uint8_t)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
 }
 
+size_t px_h2_flow_taken(px_h2_flow_t *f, size_t n)
+{
+    f->drained += n;
+    uint64_t upto = f->drained < f->recv ? f->drained : f->recv;
+    if (upto <= f->consumed)
+        return 0;
+    size_t ack = (size_t)(upto - f->consumed);
+    f->consumed = upto;
+    return ack;
+}
+
+size_t px_h2_flow_closed(px_h2_flow_t *f)
+{
+    size_t left = f->recv > f->consumed ? (size_t)(f->recv - f->consumed) : 0;
+    f->consumed = f->recv;
+    return left;
+}
+
 px_str_t px_h2_dup(px_pool_t *pool, const uint8_t *p, size_t len)
 {
     px_str_t r = {px_pmemdup(pool, p, len ? len : 1), len};

@@ -14,6 +14,22 @@
 #include "px_pool-t.h"
 #include "px_str-t.h"
 
+/* Flow control of one stream's received DATA with automatic WINDOW_UPDATE off: bytes are
+ * acknowledged (nghttp2_session_consume) only as the reader takes them out of the stream's
+ * input buffer, so a slow reader closes the sender's window. */
+typedef struct {
+    uint64_t recv;     /* DATA payload bytes received */
+    uint64_t consumed; /* of them, acknowledged */
+    uint64_t drained;  /* bytes the reader took out of the input buffer (framing included) */
+} px_h2_flow_t;
+
+/* The reader took n more bytes out: how many DATA bytes to acknowledge now (0: none). */
+size_t px_h2_flow_taken(px_h2_flow_t *f, size_t n);
+
+/* The stream closed: what it received and nobody acknowledged, which still counts against the
+ * connection's window (nghttp2_session_consume_connection); 0 when nothing. */
+size_t px_h2_flow_closed(px_h2_flow_t *f);
+
 /* A copy of p[0..len) in the pool (a one-byte allocation for an empty one, so data is never
  * NULL on success); {NULL, 0} when out of memory. */
 px_str_t px_h2_dup(px_pool_t *pool, const uint8_t *p, size_t len);

@@ -94,7 +94,7 @@ struct px_h2s_s {
     struct evbuffer *in, *out;
     size_t write_low;
     uint64_t read_ms;
-    uint64_t data_recv, data_consumed, in_drained;
+    px_h2_flow_t flow; /* the response body's acknowledgements */
     px_headers_t hs; /* response fields, from the txn pool */
     size_t head_bytes;
     int status;
@@ -174,11 +174,9 @@ static void px_h2s_in_cb(struct evbuffer *buf, const struct evbuffer_cb_info *in
     px_h2s_t *st = arg;
     if (info->n_deleted == 0)
         return;
-    st->in_drained += info->n_deleted;
-    uint64_t upto = st->in_drained < st->data_recv ? st->in_drained : st->data_recv;
-    if (upto > st->data_consumed && !st->closed && !st->c->dead) {
-        nghttp2_session_consume(st->c->ng, st->id, (size_t)(upto - st->data_consumed));
-        st->data_consumed = upto;
+    size_t ack = px_h2_flow_taken(&st->flow, info->n_deleted);
+    if (ack > 0 && !st->closed && !st->c->dead) {
+        nghttp2_session_consume(st->c->ng, st->id, ack);
         px_h2c_schedule(st->c);
     }
 }
@@ -367,7 +365,7 @@ static int px_h2c_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const 
         nghttp2_session_consume(ng, id, len); /* nobody reads it */
         return 0;
     }
-    st->data_recv += len;
+    st->flow.recv += len;
     evbuffer_add(st->in, data, len);
     st->news = 1;
     px_h2s_touch(st);
@@ -385,9 +383,9 @@ static int px_h2c_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t erro
     st->closed = 1;
     /* What the stream received and nobody acknowledged still counts against the connection
      * window. */
-    if (st->data_recv > st->data_consumed)
-        nghttp2_session_consume_connection(ng, (size_t)(st->data_recv - st->data_consumed));
-    st->data_consumed = st->data_recv;
+    size_t left = px_h2_flow_closed(&st->flow);
+    if (left > 0)
+        nghttp2_session_consume_connection(ng, left);
     if (st->t == NULL) {
         px_h2s_free(st);
         return 0;
